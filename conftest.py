@@ -1,0 +1,47 @@
+"""Shared pytest fixtures. Every test that touches data uses both databases (main + key store)."""
+
+import os
+
+import pytest
+
+from relance.keystore import services as keys
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    engines = {alias: db["ENGINE"].rsplit(".", 1)[-1] for alias, db in settings.DATABASES.items()}
+    return f"relance databases: {engines}; CI={IN_CI}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_caches():
+    keys.clear_caches()
+    yield
+    keys.clear_caches()
+
+
+@pytest.fixture
+def db_both(django_db_blocker, request):
+    """Like `db`, on the main database and the key store."""
+    marker = pytest.mark.django_db(databases=["default", "keys"])
+    request.applymarker(marker)
+    return request.getfixturevalue("db")
+
+
+@pytest.fixture
+def world(db_both):
+    from relance.testing import make_world
+
+    return make_world()
+
+
+def needs(service: str, available: bool, why: str):
+    """Skip outside CI with a printed reason; fail in CI, where the service is mandatory."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{service} is mandatory with CI=true: {why}")
+    pytest.skip(f"{service} unavailable: {why}")

@@ -1,0 +1,1 @@
+"""Relance: GDPR-first SMS and e-mail reminders and service notices."""

@@ -1,0 +1,1 @@
+"""Organisations (tenants), sites, staff users, memberships with roles, API keys."""

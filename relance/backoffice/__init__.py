@@ -1,0 +1,1 @@
+"""Staff back-office /app/: server-rendered pages, French and English."""

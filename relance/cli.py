@@ -1,0 +1,40 @@
+"""The `relance` command: Django management commands behind one entry point (SPEC §4)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+COMMANDS = [
+    ("run", "prepare the embedded default (migrate, demo data) and serve web + worker on :8000"),
+    ("serve", "serve the web application (waitress) without preparing anything"),
+    ("demo", "load the demo organisations and users (idempotent) and print the logins"),
+    ("setup", "apply migrations to both databases (main and key store)"),
+    ("audit verify", "check every audit hash chain; exit 1 naming the first broken row"),
+    ("keys rotate", "--master: re-wrap organisation keys under the primary master key; --org ORG: new org key"),
+    ("permissions", "print the role permission matrix (docs/permissions.md is generated from it)"),
+]
+
+
+def usage() -> str:
+    width = max(len(name) for name, _ in COMMANDS)
+    lines = ["usage: relance COMMAND [options]", "", "Relance commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, text in COMMANDS]
+    lines += ["", "Every Django management command also works (relance help lists them all).",
+              "relance COMMAND --help gives a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relance.settings")
+    if len(argv) < 2 or argv[1] in {"-h", "--help"}:
+        print(usage())
+        return
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["relance", *argv[1:]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Encrypted model fields (R-60).
+
+A model holding personal data inherits `SealedModel`: it names the data subject's key in
+`data_key_id` and its crypto scope in `crypto_scope()`. Each `EncryptedTextField` stores
+AES-256-GCM ciphertext bound to (table, column, row id); reading the attribute decrypts, assigning
+a str encrypts on save. The database never sees the clear value.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from . import services
+
+_CLEAR = "_sealed_clear_"
+
+
+class SealedValueDescriptor:
+    def __init__(self, field: EncryptedTextField):
+        self.field = field
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        clear_attr = _CLEAR + self.field.attname
+        if clear_attr in instance.__dict__:
+            return instance.__dict__[clear_attr]
+        sealed = instance.__dict__.get(self.field.attname)
+        if sealed is None:
+            return None
+        clear = services.decrypt_text(instance.data_key_id, bytes(sealed), self.field.aad_for(instance))
+        instance.__dict__[clear_attr] = clear
+        return clear
+
+    def __set__(self, instance, value):
+        clear_attr = _CLEAR + self.field.attname
+        if isinstance(value, bytes | memoryview):  # loaded from the database: still sealed
+            instance.__dict__[self.field.attname] = bytes(value)
+            instance.__dict__.pop(clear_attr, None)
+        else:
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{self.field.name} takes text, not {type(value).__name__}")
+            instance.__dict__[clear_attr] = value
+            instance.__dict__[self.field.attname] = _Pending
+
+
+class _Pending:
+    """Marker: a clear value waits to be sealed at save time."""
+
+
+class EncryptedTextField(models.BinaryField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("null", True)
+        kwargs.setdefault("blank", True)
+        kwargs["editable"] = False
+        super().__init__(*args, **kwargs)
+
+    def contribute_to_class(self, cls, name, **kwargs):
+        super().contribute_to_class(cls, name, **kwargs)
+        setattr(cls, self.attname, SealedValueDescriptor(self))
+
+    def aad_for(self, instance) -> bytes:
+        from relance.lib.crypto import field_aad
+
+        return field_aad(instance._meta.db_table, self.column, instance.crypto_row_id())
+
+    def pre_save(self, model_instance, add):
+        stored = model_instance.__dict__.get(self.attname)
+        if stored is _Pending:
+            clear = model_instance.__dict__.get(_CLEAR + self.attname)
+            if clear is None:
+                stored = None
+            else:
+                stored = services.encrypt_text(model_instance.data_key_id, clear, self.aad_for(model_instance))
+            model_instance.__dict__[self.attname] = stored
+        return stored
+
+    def value_from_object(self, obj):
+        return obj.__dict__.get(self.attname)
+
+
+class SealedModel(models.Model):
+    """Base for models holding a data subject's personal fields."""
+
+    data_key_id = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        # The subject's key must exist before any field is sealed (and before data_key_id is written).
+        if self.data_key_id is None and any(value is _Pending for value in self.__dict__.values()):
+            self.data_key_id = services.create_subject_key(self.crypto_scope())
+        super().save(*args, **kwargs)
+
+    def crypto_scope(self) -> str:
+        raise TypeError(f"{type(self).__name__} must define crypto_scope()")
+
+    def crypto_row_id(self) -> str:
+        if self.pk is None:
+            raise ValueError("encrypted fields need a primary key chosen before saving (use a UUID)")
+        return str(self.pk)
+
+    def sealed_bytes(self, name: str) -> bytes | None:
+        """The stored ciphertext of a field (for tests and dumps)."""
+        value = self.__dict__.get(self._meta.get_field(name).attname)
+        return None if value is _Pending else value

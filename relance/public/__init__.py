@@ -1,0 +1,1 @@
+"""Public pages /p/ for data subjects: preferences, consent, rights, STOP confirmation."""
