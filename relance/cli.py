@@ -6,7 +6,7 @@ import os
 import sys
 
 COMMANDS = [
-    ("run", "prepare the embedded default (migrate, demo data) and serve web + worker on :8000"),
+    ("run", "prepare the embedded default (migrate, demo data) and serve it on http://127.0.0.1:8000"),
     ("serve", "serve the web application (waitress) without preparing anything"),
     ("demo", "load the demo organisations and users (idempotent) and print the logins"),
     ("setup", "apply migrations to both databases (main and key store)"),

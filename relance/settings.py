@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "relance.api",
     "relance.backoffice",
     "relance.public",
+    "relance.ops",
 ]
 
 MIDDLEWARE = [

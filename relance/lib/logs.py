@@ -12,8 +12,9 @@ import logging
 import re
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-# International or French-style numbers of 9+ digits, with optional separators.
-PHONE_RE = re.compile(r"(?<![\w])(\+|00)?\d(?:[ .\-]?\d){8,14}(?![\w])")
+# International or French-style numbers of 9+ digits, with optional separators; not parts of
+# UUIDs, hashes, dates or dotted versions.
+PHONE_RE = re.compile(r"(?<![\w\-])(?<!\d\.)(\+|00)?\d(?:[ .\-]?\d){8,14}(?![\w\-])(?!\.\d)")
 
 
 def looks_personal(text: str) -> bool:
