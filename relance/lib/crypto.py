@@ -98,19 +98,33 @@ def _decode_key(text: str) -> bytes:
     return raw
 
 
+KEY_ID_MAX = 32  # ScopeKey.master_key_id
+_KEY_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _check_key_id(kid: str) -> str:
+    if len(kid) > KEY_ID_MAX or not set(kid) <= _KEY_ID_CHARS:
+        raise MasterKeyError(f"a master key id has at most {KEY_ID_MAX} letters, digits, '.', '_' or '-'")
+    return kid
+
+
 def parse_master_keyring(text: str) -> MasterKeyring:
-    """Parse 'kid:base64' entries separated by newlines or commas; a bare key gets a derived id."""
-    entries = [part.strip() for line in text.splitlines() for part in line.split(",")]
+    """Parse 'kid:base64' entries separated by newlines or commas; a bare key gets a derived id.
+
+    Lines starting with '#' are comments (they may contain commas).
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    entries = [part.strip() for line in lines if not line.startswith("#") for part in line.split(",")]
     keys: dict[str, bytes] = {}
     order: list[str] = []
     for entry in entries:
-        if not entry or entry.startswith("#"):
+        if not entry:
             continue
         kid, sep, encoded = entry.partition(":")
         if not sep:
             encoded, kid = kid, ""
         raw = _decode_key(encoded.strip())
-        kid = kid.strip() or "m" + hashlib.sha256(raw).hexdigest()[:8]
+        kid = _check_key_id(kid.strip()) or "m" + hashlib.sha256(raw).hexdigest()[:8]
         if kid in keys:
             raise MasterKeyError(f"master key id {kid!r} appears twice")
         keys[kid] = raw
