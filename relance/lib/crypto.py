@@ -65,6 +65,8 @@ def key_aad(kind: str, ident: str) -> bytes:
 
 def blind_index(index_key: bytes, kind: str, normalised_value: str) -> str:
     """Keyed hash for exact lookups; `kind` separates phone, e-mail, reference... namespaces."""
+    if "\x00" in kind:  # the separator: ("a", "b\0c") and ("a\0b", "c") would collide
+        raise ValueError("a blind-index kind cannot contain NUL")
     mac = hmac.new(index_key, f"{kind}\x00{normalised_value}".encode(), hashlib.sha256)
     return mac.hexdigest()
 
