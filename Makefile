@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP) messages
 
 messages: $(STAMP)
-	@$(BIN)/relance compilemessages --verbosity 0 --ignore=.venv --ignore=var --ignore=node_modules
+	@if ls -d relance/*/locale relance/locale >/dev/null 2>&1; then \
+	  $(BIN)/relance compilemessages --verbosity 0 --ignore=.venv --ignore=var --ignore=node_modules; fi
 
 run: install
 	$(BIN)/relance run --host $(HOST) --port $(PORT)

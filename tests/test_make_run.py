@@ -24,10 +24,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(url: str, process, deadline: float) -> str:
+def _wait_for(url: str, process, deadline: float, log: Path) -> str:
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"make run exited with {process.returncode}")
+            raise AssertionError(f"make run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
                 return response.read().decode()
@@ -48,7 +48,8 @@ def test_it_serves_the_login_page_from_a_fresh_clone(tmp_path):
     process = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=clone, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        page = _wait_for(f"http://127.0.0.1:{port}/app/login/", process, time.monotonic() + 900)
+        page = _wait_for(f"http://127.0.0.1:{port}/app/login/", process, time.monotonic() + 900,
+                         tmp_path / "make-run.log")
         assert 'type="password"' in page and "csrfmiddlewaretoken" in page
         output = (tmp_path / "make-run.log").read_text()
         assert "admin@relance.test" in output  # the demo logins are printed
@@ -56,7 +57,8 @@ def test_it_serves_the_login_page_from_a_fresh_clone(tmp_path):
         assert leaks(stored.decode("utf-8", errors="replace"), DEMO_PERSONAL_VALUES) == []
         assert (clone / "var" / "master.key").stat().st_mode & 0o777 == 0o600
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

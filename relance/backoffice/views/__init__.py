@@ -1,0 +1,1 @@
+"""Back-office views; each one is decorated with `relance.backoffice.access.requires`."""
