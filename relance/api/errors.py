@@ -12,7 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -28,18 +28,24 @@ class ApiError(Exception):
 
     def __init__(self, message: str = "", *, code: str = "", status: int = 0, fields: dict | None = None,
                  headers: dict | None = None):
-        self.message = message
+        self.message = message or self.default_message()
         self.code = code or self.code
         self.status = status or self.status
         self.fields = fields or {}
         self.headers = headers or {}
         super().__init__(self.code)
 
+    def default_message(self) -> str:
+        return _("The request could not be handled.")
+
 
 class NotFound(ApiError):
     """Unknown object, or another organisation's object: always 404, never 403 (R-63)."""
 
     status, code = 404, "not_found"
+
+    def default_message(self) -> str:
+        return not_found_message()
 
 
 class InsufficientScope(ApiError):
@@ -146,8 +152,8 @@ def validation_fields(errors: list[dict]) -> dict[str, list[str]]:
 
 def invalid(fields: dict) -> JsonResponse:
     count = len(fields)
-    message = _("%(count)d field is not valid: see 'fields'.") if count == 1 else \
-        _("%(count)d fields are not valid: see 'fields'.")
+    message = ngettext("%(count)d field is not valid: see 'fields'.",
+                       "%(count)d fields are not valid: see 'fields'.", count)
     return error_response(422, "validation_error", message % {"count": count}, fields)
 
 
@@ -162,8 +168,7 @@ def django_validation_fields(exc: DjangoValidationError) -> tuple[dict, list[str
 
 # --- handlers registered on the NinjaAPI ---------------------------------------------------
 def on_api_error(request, exc: ApiError):
-    return error_response(exc.status, exc.code, exc.message or _("The request could not be handled."),
-                          exc.fields, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.fields, exc.headers)
 
 
 def on_ninja_validation(request, exc: NinjaValidationError):

@@ -59,12 +59,12 @@ def create_site(request, payload: SiteIn):
     return Status(201, site)
 
 
-@router.get("/sites/{site_id}", response=SiteOut, **needs("organisation:read"))
+@router.get("/sites/{int:site_id}", response=SiteOut, **needs("organisation:read"))
 def get_site(request, site_id: int):
     return owned_site(request, site_id)
 
 
-@router.patch("/sites/{site_id}", response=SiteOut, **needs("sites:write"))
+@router.patch("/sites/{int:site_id}", response=SiteOut, **needs("sites:write"))
 def update_site(request, site_id: int, payload: SitePatch):
     site = owned_site(request, site_id)
     changes = payload.dict(exclude_unset=True)
