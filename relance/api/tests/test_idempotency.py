@@ -165,3 +165,48 @@ def test_it_applies_to_every_post_operation():
         for view in router.path_operations.values():
             for operation in view.operations:
                 assert operation.run.__wrapped__.__self__ is operation
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(databases=["default", "keys"], transaction=True)
+def test_it_acts_once_for_two_concurrent_requests_with_one_key(api, monkeypatch):
+    """SPEC §4: two simultaneous POSTs with one key create one site; the second replays the first."""
+    import threading
+    import time
+
+    from django.db import connection, connections
+
+    from relance.accounts import services
+    from relance.testing import make_org
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite test databases live in memory, one per connection")
+    org = make_org()
+    _key, secret = make_api_key(org)
+    slow_create, entered = services.create_site, threading.Event()
+
+    def slow(*args, **kwargs):
+        entered.set()
+        time.sleep(0.5)  # the second request arrives while the first is still in its transaction
+        return slow_create(*args, **kwargs)
+
+    monkeypatch.setattr(services, "create_site", slow)
+    responses = []
+
+    def post():
+        try:
+            responses.append(post_site(api, secret))
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=post)
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=post)
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert [r.status_code for r in responses] == [201, 201]
+    assert sorted(r.get("Idempotent-Replayed", "") for r in responses) == ["", "true"]
+    assert responses[0].json() == responses[1].json()
+    assert Site.objects.for_org(org).count() == 1
