@@ -59,11 +59,11 @@ def idempotent(run):
         raw_key = request.headers.get(HEADER)
         if request.method != "POST" or raw_key is None or operation is None:
             return run(request, *args, **kwargs)
+        if not _authorised(operation, request):
+            return run(request, *args, **kwargs)  # answers 401 or 403 itself
         problem = _key_problem(raw_key)
         if problem:
             return error_response(422, "validation_error", problem, {HEADER: [problem]})
-        if not _authorised(operation, request):
-            return run(request, *args, **kwargs)  # answers 401 or 403 itself
         try:
             body = request.body
         except Exception:  # too large: let the operation answer with its own error

@@ -7,6 +7,7 @@ from ninja import NinjaAPI, Swagger
 from . import errors
 from .endpoints import audit, keys, organisation, sites
 from .idempotency import HEADER, MAX_LENGTH, idempotent
+from .schemas import ErrorOut
 
 DESCRIPTION = """\
 The Relance REST API. Authenticate with `Authorization: Bearer rlk_...` (an API key of your
@@ -47,8 +48,6 @@ class RelanceAPI(NinjaAPI):
 
 
 def errors_schema() -> dict:
-    from .schemas import ErrorOut
-
     return ErrorOut.model_json_schema()
 
 

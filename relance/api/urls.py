@@ -18,10 +18,23 @@ API_DEFAULT_LANGUAGE = "en"
 
 
 def api_language(request) -> str:
-    """`Accept-Language` decides; without it, English (integrators' logs, not a French office)."""
-    if not request.headers.get("Accept-Language"):
-        return API_DEFAULT_LANGUAGE
-    return translation.get_language_from_request(request)
+    """The first supported language of `Accept-Language` (cookies and the site default do not
+    apply: an integrator's program did not choose them); English when none is supported."""
+    ranked = []
+    for position, item in enumerate(request.headers.get("Accept-Language", "").split(",")):
+        code, _sep, params = item.strip().lower().partition(";")
+        try:
+            quality = float(params.strip().removeprefix("q=")) if params else 1.0
+        except ValueError:
+            quality = 0.0
+        if code and code != "*" and quality > 0:
+            ranked.append((-quality, position, code))
+    for _quality, _position, code in sorted(ranked):
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return API_DEFAULT_LANGUAGE
 
 
 def json_everywhere(view):
@@ -29,7 +42,10 @@ def json_everywhere(view):
     def wrapped(request, *args, **kwargs):
         language = api_language(request)
         with translation.override(language):
-            response = view(request, *args, **kwargs)
+            try:
+                response = view(request, *args, **kwargs)
+            except Exception as exc:  # outside ninja's operations (e.g. building the document)
+                response = errors.on_unexpected(request, exc)
             if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
                 response = errors.method_not_allowed(response.get("Allow", ""))
         response.headers.setdefault("Content-Language", language)

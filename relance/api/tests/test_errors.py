@@ -126,3 +126,19 @@ def test_it_answers_in_english_without_accept_language(world, api):
     assert response["Content-Language"] == "en"
     assert response.json()["message"].startswith("Nothing was found")
     assert "Accept-Language" in response["Vary"]
+
+
+@pytest.mark.parametrize(("header", "language"), [
+    ("de", "en"), ("de, fr;q=0.8, en;q=0.5", "fr"), ("en-GB,fr;q=0.9", "en"), ("FR-be", "fr"),
+    ("fr;q=0, en", "en"), ("*", "en"), ("fr;q=abc, en", "en"),
+])
+def test_it_picks_the_first_supported_accept_language(world, api, header, language):
+    """SPEC §4: the best supported language of Accept-Language; English when none is supported."""
+    response = api(world.key_a, **{"Accept-Language": header}).get("/sites/999999")
+    assert response["Content-Language"] == language
+
+
+def test_it_authenticates_before_checking_the_idempotency_key(world, api):
+    """SPEC §4: without a valid key, a POST gets 401 whatever its Idempotency-Key."""
+    response = api().post("/sites", {"name": "x", "code": "x"}, headers={"Idempotency-Key": "x" * 300})
+    assert_error(response, 401, "authentication_required")
