@@ -1,0 +1,57 @@
+"""The dashboard, the user's own account page and the organisation switcher."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from relance.accounts.models import ApiKey, Membership, Site
+from relance.accounts.services import memberships_of
+
+from .. import second_factor as sf
+from ..access import requires
+from ..forms import LanguageForm
+from ..services import switch_organisation
+
+
+@requires()
+def home(request):
+    org = request.organisation
+    counts = None
+    if org is not None:
+        counts = {
+            "members": Membership.objects.for_org(org).count(),
+            "sites": Site.objects.for_org(org).count(),
+            "api_keys": ApiKey.objects.for_org(org).filter(revoked_at__isnull=True).count(),
+        }
+    return render(request, "backoffice/home.html", {"counts": counts})
+
+
+@requires()
+def account(request):
+    user = request.user
+    context = {
+        "memberships": memberships_of(user),
+        "has_totp": sf.totp_device(user) is not None,
+        "second_factor_required": sf.is_required(user),
+        "codes_left": sf.recovery_codes_left(user),
+        "language_form": LanguageForm(initial={"language": user.language}),
+    }
+    return render(request, "backoffice/account.html", context)
+
+
+@requires()
+@require_POST
+def switch_organisation_view(request):
+    try:
+        organisation_id = int(request.POST.get("organisation", ""))
+    except ValueError:
+        raise Http404
+    membership = switch_organisation(request, organisation_id)
+    if membership is None:
+        raise Http404  # not one of the user's organisations: as if it did not exist (R-63)
+    messages.success(request, _("You now work in %(name)s.") % {"name": membership.organisation.name})
+    return redirect("backoffice:home")
