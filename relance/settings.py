@@ -178,6 +178,9 @@ AXES_FAILURE_LIMIT = env_int("RELANCE_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("RELANCE_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_CALLABLE = "relance.accounts.backends.axes_username"
+# authenticate() is called with username=<e-mail>; without this, axes names the credential after
+# USERNAME_FIELD ("email_index"), axes_username() finds no login, and the lockout never blocks.
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_CLIENT_IP_CALLABLE = "relance.accounts.backends.axes_client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "relance.backoffice.views.auth.locked_out"
