@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) messages
 
 messages: $(STAMP)
-	@if ls -d relance/*/locale relance/locale >/dev/null 2>&1; then \
+	@if find relance -type d -name locale | grep -q .; then \
 	  $(BIN)/relance compilemessages --verbosity 0 --ignore=.venv --ignore=var --ignore=node_modules; fi
 
 run: install

@@ -206,7 +206,8 @@ def create_api_key(org: Organisation, *, actor: Actor, name: str, scopes: list[s
         raise ValidationError({"scopes": [_("Unknown scopes: %s.") % ", ".join(unknown)]})
     if not name.strip():
         raise ValidationError({"name": [_("Give the key a name, e.g. the software that will use it.")]})
-    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    # The prefix starts with a letter so that it never reads as a number anywhere (logs, audit details).
+    prefix, secret = "k" + secrets.token_hex(5), secrets.token_urlsafe(32)
     key = ApiKey.objects.create(organisation=org, name=name.strip(), prefix=prefix,
                                 secret_hash=_hash_secret(secret), scopes=sorted(set(scopes)),
                                 created_by=created_by)
