@@ -18,7 +18,7 @@ from ..services import actor
 
 @requires("apikey.manage")
 def apikey_list(request):
-    keys = ApiKey.objects.for_org(request.organisation).select_related("created_by").order_by("-created_at")
+    keys = ApiKey.objects.for_org(request.organisation).order_by("-created_at")
     return render(request, "backoffice/apikeys.html", {"keys": keys})
 
 
