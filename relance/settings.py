@@ -226,6 +226,8 @@ USE_TZ = True
 # --- static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+if not PRODUCTION:  # collectstatic is a production step; WhiteNoise still wants the folder to exist
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "relance" / "static"]  # the shared stylesheet (relance/static/relance/)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
