@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "ninja",
     "relance.keystore",
     "relance.accounts",
+    "relance.contacts",
+    "relance.consent",
     "relance.audit",
     "relance.api",
     "relance.backoffice",

@@ -45,8 +45,12 @@ class Break:
         return f"chain {self.chain}: {where}: {self.reason}"
 
 
-def first_break(chain: str, rows: Iterable, head_seq: int, head_hash: str, base_seq: int, base_hash: str):
-    """Walk one chain's rows in seq order; return the first Break or None."""
+def first_break(chain: str, rows: Iterable, head_seq: int, head_hash: str, base_seq: int, base_hash: str,
+                fields=hashed_fields):
+    """Walk one chain's rows in seq order; return the first Break or None.
+
+    `fields(row)` gives the content a link's hash covers (audit rows by default; the consent
+    ledger passes its own)."""
     expected_seq, previous = base_seq + 1, base_hash or GENESIS
     for row in rows:
         if row.seq != expected_seq:
@@ -58,7 +62,7 @@ def first_break(chain: str, rows: Iterable, head_seq: int, head_hash: str, base_
             return Break(chain, row.pk, row.seq, reason)
         if row.prev_hash != previous:
             return Break(chain, row.pk, row.seq, "does not link to the previous row (reordered or inserted)")
-        if row_digest(hashed_fields(row)) != row.hash:
+        if row_digest(fields(row)) != row.hash:
             return Break(chain, row.pk, row.seq, "content does not match its hash (edited)")
         expected_seq, previous = expected_seq + 1, row.hash
     if expected_seq - 1 != head_seq or previous != (head_hash or GENESIS):

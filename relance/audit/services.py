@@ -49,6 +49,21 @@ def _check_details(details: dict) -> None:
             raise ValueError(f"audit detail {key!r} looks like personal data; store an id instead")
 
 
+# Other hash-chained ledgers (the consent ledger) register a verifier for their chains' prefix, so
+# that `relance audit verify` checks every chain of the platform in one run (R-11).
+LEDGER_VERIFIERS: dict[str, object] = {}
+
+
+def register_ledger(prefix: str, verify_head) -> None:
+    """verify_head(head: ChainHead) -> Break | None, for chains named `<prefix>...`."""
+    LEDGER_VERIFIERS[prefix] = verify_head
+
+
+def lock_chain(chain: str) -> ChainHead:
+    """The chain's head, locked until the end of the transaction (created on first use)."""
+    return _locked_head(chain)
+
+
 def _locked_head(chain: str) -> ChainHead:
     head = ChainHead.objects.select_for_update().filter(chain=chain).first()
     if head is None:
@@ -100,8 +115,12 @@ def verify(chains: list[str] | None = None, progress=None):
     if chains:
         heads = heads.filter(chain__in=chains)
     for head in heads:
-        rows = AuditEvent.objects.filter(chain=head.chain).order_by("seq").iterator(chunk_size=2000)
-        found = first_break(head.chain, rows, head.last_seq, head.last_hash, head.base_seq, head.base_hash)
+        ledger = next((fn for prefix, fn in LEDGER_VERIFIERS.items() if head.chain.startswith(prefix)), None)
+        if ledger is not None:
+            found = ledger(head)
+        else:
+            rows = AuditEvent.objects.filter(chain=head.chain).order_by("seq").iterator(chunk_size=2000)
+            found = first_break(head.chain, rows, head.last_seq, head.last_hash, head.base_seq, head.base_hash)
         if progress:
             progress(head.chain, head.last_seq)
         yield head.chain, found

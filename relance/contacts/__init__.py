@@ -1,0 +1,1 @@
+"""Data subjects (contacts): sealed personal fields, blind indexes, guardians, the STOP suppression list."""
