@@ -58,6 +58,17 @@ def make_api_key(org: Organisation, scopes: list[str] | None = None, name: str =
     return accounts.create_api_key(org, actor=SYSTEM, name=name, scopes=scopes or list(API_SCOPES))
 
 
+def make_contact(org: Organisation, **overrides):
+    """A contact through the contacts service (signature: relance.contacts.services.create_contact)."""
+    from relance.contacts import services as contacts
+
+    n = next(_counter)
+    values = {"first_name": f"Prénom{n}", "last_name": f"Nom{n}", "phone": f"+3361234{n % 10000:04d}",
+              "email": f"contact{n}@example.org", "language": "fr"}
+    values.update(overrides)
+    return contacts.create_contact(org, actor=SYSTEM, **values)
+
+
 def make_membership(org: Organisation, role: str) -> Membership:
     user = make_user(org, role)
     return Membership.objects.for_org(org).get(user=user)
