@@ -1,0 +1,454 @@
+"""Contacts: every write (one transaction, one audit event with ids only) and every read of
+personal data (R-65).
+
+Reading a contact's personal data for a person or a program goes through `read_personal_data()`,
+which writes `contact.read`; finding contacts goes through `find_by_*()` / `lookup()`, which write
+`contact.lookup` (the kind of index used, never the value), found or not. The services themselves
+decrypt internally for their own checks (is the guardian an adult? did the phone change?); nothing
+of it leaves them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from relance.accounts.models import Organisation
+from relance.audit import services as audit
+from relance.audit.services import Actor
+from relance.keystore import services as keys
+from relance.keystore.services import org_scope
+
+from . import validation
+from .models import Contact, SuppressionEntry
+from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_fields, is_minor, minor_conflict
+
+PERMANENT_FAILURES_LIMIT = 3  # R-29
+INDEXED = {"phone": "phone_index", "email": "email_index", "external_ref": "external_ref_index"}
+MAX_GUARDIAN_DEPTH = 50
+PURPOSE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+DELIVERY = Actor.system("delivery")
+
+
+def index_for(org: Organisation, kind: str, normalised: str | None) -> str | None:
+    """The keyed hash (R-61) stored beside a sealed value; None for no value."""
+    if normalised is None:
+        return None
+    return keys.blind_index(org_scope(org.pk), kind, normalised)
+
+
+def _apply(contact: Contact, values: dict) -> None:
+    """Set cleaned values on the instance, with the indexes of the indexed ones."""
+    org = contact.organisation
+    for name, value in values.items():
+        setattr(contact, name, value)
+        if name in INDEXED:
+            setattr(contact, INDEXED[name], index_for(org, name, value))
+
+
+def _save(contact: Contact, **kwargs) -> None:
+    """Save, turning the external-reference uniqueness race into the same error as the check."""
+    try:
+        with transaction.atomic():
+            contact.save(**kwargs)
+    except IntegrityError:
+        if contact.external_ref_index and _ref_taken(contact.organisation, contact.external_ref_index, contact.pk):
+            raise ValidationError({"external_ref": [_("Another contact already has this external reference.")]})
+        raise
+
+
+def _ref_taken(org: Organisation, ref_index: str, own_pk) -> bool:
+    return Contact.objects.for_org(org).filter(external_ref_index=ref_index).exclude(pk=own_pk).exists()
+
+
+def _check(contact: Contact, values: dict) -> None:
+    """Rules across fields, on the contact as it will be; every problem reported at once."""
+    errors: dict[str, list[str]] = {}
+    birth_date, minor = contact.birth_date, contact.minor
+    if minor_conflict(birth_date, minor):
+        field = "minor" if "minor" in values else "birth_date"
+        errors[field] = [_("This contradicts the birth date: leave one of the two empty or correct it.")]
+    elif not contact._state.adding and is_minor(birth_date, minor) and _has_wards(contact):
+        field = "birth_date" if "birth_date" in values else "minor"
+        errors[field] = [_("This contact is the guardian of other contacts, so cannot be a minor.")]
+    if contact.external_ref_index and _ref_taken(contact.organisation, contact.external_ref_index, contact.pk):
+        errors["external_ref"] = [_("Another contact already has this external reference.")]
+    if {"guardian", "guardian_relation"} & values.keys():
+        errors.update(_guardian_errors(contact, contact.guardian, contact.guardian_relation))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _has_wards(contact: Contact) -> bool:
+    return Contact.objects.for_org(contact.organisation_id).filter(guardian_id=contact.pk).exists()
+
+
+def _guardian_errors(contact: Contact, guardian: Contact | None, relation: str) -> dict[str, list[str]]:
+    if guardian is None:
+        return {"guardian_relation": [_("There is no guardian: leave the relation empty.")]} if relation else {}
+    errors = {}
+    if not relation:
+        errors["guardian_relation"] = [_("Say how the guardian is related to the contact: %(choices)s.")
+                                       % {"choices": ", ".join(Contact.Relation.values)}]
+    if guardian.pk == contact.pk:
+        errors["guardian"] = [_("A contact cannot be their own guardian.")]
+    elif not contact._state.adding and _is_ancestor(contact, guardian):
+        errors["guardian"] = [_("This would make a circle: this contact is already a guardian of the chosen one.")]
+    elif guardian.status in (Contact.Status.DECEASED, Contact.Status.ERASED):
+        errors["guardian"] = [_("This contact cannot be a guardian: it is deceased or erased.")]
+    elif is_minor(guardian.birth_date, guardian.minor):
+        errors["guardian"] = [_("A guardian must be an adult: the chosen contact is a minor.")]
+    return errors
+
+
+def _is_ancestor(contact: Contact, guardian: Contact) -> bool:
+    """True when `contact` is found walking up from `guardian` through its guardians."""
+    seen, current = set(), guardian.guardian_id
+    contacts = Contact.objects.for_org(contact.organisation_id)
+    while current is not None and current not in seen and len(seen) < MAX_GUARDIAN_DEPTH:
+        if current == contact.pk:
+            return True
+        seen.add(current)
+        current = contacts.filter(pk=current).values_list("guardian_id", flat=True).first()
+    return False
+
+
+# --- create and update ---------------------------------------------------------------------
+@transaction.atomic
+def create_contact(org: Organisation, *, actor: Actor, first_name="", last_name="", phone=None, email=None,
+                   birth_date=None, minor=None, external_ref=None, language=None, site=None, guardian=None,
+                   guardian_relation="", source="staff") -> Contact:
+    """A new contact. Duplicates by phone or e-mail are allowed (families share a number): see
+    find_duplicates(). A number on the suppression list may be stored too (R-31 applies at sending)."""
+    values = clean_fields(org, {
+        "first_name": first_name, "last_name": last_name, "phone": phone, "email": email,
+        "birth_date": birth_date, "minor": minor, "external_ref": external_ref, "language": language,
+        "site": site, "guardian": guardian, "guardian_relation": guardian_relation, "source": source,
+    })
+    contact = Contact(organisation=org, last_activity_at=timezone.now())
+    _apply(contact, values)
+    _check(contact, values)
+    _save(contact)
+    audit.record(org, actor, "contact.created", target=contact,
+                 details={"source": contact.source, "fields": sorted(n for n in PERSONAL_FIELDS if values[n] is not None)})
+    return contact
+
+
+def _locked(contact: Contact) -> Contact:
+    """The contact's row, locked until the end of the transaction, with its current values."""
+    contacts = Contact.objects.for_org(contact.organisation_id).select_related("organisation")
+    return contacts.select_for_update(of=("self",)).get(pk=contact.pk)
+
+
+def _refresh(contact: Contact, fresh: Contact) -> Contact:
+    """Copy the saved state into the caller's instance, so that it sees the change."""
+    for name in [name for name in contact.__dict__ if name.startswith("_sealed_clear_")]:
+        del contact.__dict__[name]
+    contact.__dict__.update(fresh.__dict__)
+    return contact
+
+
+@transaction.atomic
+def update_contact(contact: Contact, *, actor: Actor, **changes) -> Contact:
+    """Change the given fields (same rules as creation); the audit names the changed fields only."""
+    fresh = _locked(contact)
+    _refuse_erased(fresh)
+    values = _clean_changes(fresh.organisation, changes)
+    changed = {name: value for name, value in values.items() if _current(fresh, name) != value}
+    if not changed:
+        return _refresh(contact, fresh)
+    _apply(fresh, changed)
+    if "phone" in changed:  # a new number starts valid again (R-29)
+        fresh.number_valid, fresh.permanent_failures = True, 0
+    if "email" in changed:
+        fresh.email_valid = True
+    _check(fresh, changed)
+    fresh.last_activity_at = timezone.now()
+    _save(fresh)
+    audit.record(fresh.organisation, actor, "contact.updated", target=fresh, details={"fields": sorted(changed)})
+    return _refresh(contact, fresh)
+
+
+def _clean_changes(org: Organisation, changes: dict) -> dict:
+    """Like clean_fields(), and the source of a contact is permanent (reported with the rest)."""
+    errors = {name: [_("This field is unknown or cannot be changed.")] for name in changes if name not in EDITABLE_FIELDS}
+    try:
+        values = clean_fields(org, {name: value for name, value in changes.items() if name in EDITABLE_FIELDS})
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def _current(contact: Contact, name: str):
+    if name in ("site", "guardian"):
+        return getattr(contact, f"{name}_id")
+    return getattr(contact, name)
+
+
+def _refuse_erased(contact: Contact) -> None:
+    if contact.status == Contact.Status.ERASED:
+        raise ValidationError({"status": [_("This contact was erased: nothing can be changed.")]})
+
+
+@transaction.atomic
+def link_guardian(contact: Contact, guardian: Contact | None, relation: str = "", *, actor: Actor) -> Contact:
+    """Set (or, with None, remove) the contact's guardian: same organisation, an adult, no circle."""
+    fresh = _locked(contact)
+    _refuse_erased(fresh)
+    values = clean_fields(fresh.organisation, {"guardian": guardian, "guardian_relation": relation})
+    errors = _guardian_errors(fresh, values["guardian"], values["guardian_relation"])
+    if errors:
+        raise ValidationError(errors)
+    fresh.guardian, fresh.guardian_relation = values["guardian"], values["guardian_relation"]
+    fresh.save(update_fields=["guardian", "guardian_relation", "updated_at"])
+    if fresh.guardian_id:
+        audit.record(fresh.organisation, actor, "contact.guardian_linked", target=fresh,
+                     details={"guardian": str(fresh.guardian_id), "relation": fresh.guardian_relation})
+    else:
+        audit.record(fresh.organisation, actor, "contact.guardian_unlinked", target=fresh)
+    return _refresh(contact, fresh)
+
+
+# --- statuses (R-44, R-45) -----------------------------------------------------------------
+def _set_status(contact: Contact, status: str, *, allowed_from: set[str], error: str, actor: Actor,
+                action: str) -> Contact:
+    fresh = _locked(contact)
+    if fresh.status == status:
+        return _refresh(contact, fresh)
+    if fresh.status not in allowed_from:
+        raise ValidationError({"status": [error]})
+    previous, fresh.status, fresh.status_changed_at = fresh.status, status, timezone.now()
+    fresh.save(update_fields=["status", "status_changed_at", "updated_at"])
+    audit.record(fresh.organisation, actor, action, target=fresh, details={"from": previous, "to": status})
+    return _refresh(contact, fresh)
+
+
+@transaction.atomic
+def restrict_contact(contact: Contact, *, actor: Actor) -> Contact:
+    """R-44: a restricted contact receives nothing and is shown as restricted."""
+    return _set_status(contact, Contact.Status.RESTRICTED, allowed_from={Contact.Status.ACTIVE}, actor=actor,
+                       action="contact.restricted", error=_("Only an active contact can be restricted."))
+
+
+@transaction.atomic
+def lift_restriction(contact: Contact, *, actor: Actor) -> Contact:
+    return _set_status(contact, Contact.Status.ACTIVE, allowed_from={Contact.Status.RESTRICTED}, actor=actor,
+                       action="contact.restriction_lifted", error=_("This contact is not restricted."))
+
+
+@transaction.atomic
+def mark_deceased(contact: Contact, *, actor: Actor) -> Contact:
+    """R-45: sending stops at once; `status_changed_at` keeps when, for the erasure policy."""
+    return _set_status(contact, Contact.Status.DECEASED,
+                       allowed_from={Contact.Status.ACTIVE, Contact.Status.RESTRICTED}, actor=actor,
+                       action="contact.deceased", error=_("This contact was erased: nothing can be changed."))
+
+
+# --- number validity (R-29) ----------------------------------------------------------------
+@transaction.atomic
+def record_delivery_failure(contact: Contact, *, permanent: bool, actor: Actor = DELIVERY) -> Contact:
+    """Count permanent failures; the third one in a row marks the number invalid until rectified."""
+    if not permanent:
+        return contact
+    fresh = _locked(contact)
+    fresh.permanent_failures = min(fresh.permanent_failures + 1, 32767)
+    fields = ["permanent_failures"]
+    invalidated = fresh.number_valid and fresh.permanent_failures >= PERMANENT_FAILURES_LIMIT
+    if invalidated:
+        fresh.number_valid = False
+        fields.append("number_valid")
+    fresh.save(update_fields=fields)
+    if invalidated:
+        audit.record(fresh.organisation, actor, "contact.number_invalidated", target=fresh,
+                     details={"failures": fresh.permanent_failures})
+    return _refresh(contact, fresh)
+
+
+@transaction.atomic
+def record_delivery_success(contact: Contact) -> Contact:
+    """A delivered message resets the count of permanent failures in a row."""
+    Contact.objects.for_org(contact.organisation_id).filter(pk=contact.pk, permanent_failures__gt=0).update(
+        permanent_failures=0)
+    contact.permanent_failures = 0
+    return contact
+
+
+@transaction.atomic
+def rectify_phone(contact: Contact, phone, *, actor: Actor) -> Contact:
+    """Art. 16 / R-29: the (new or confirmed) number is valid again and its failure count starts over."""
+    fresh = _locked(contact)
+    _refuse_erased(fresh)
+    values = clean_fields(fresh.organisation, {"phone": phone})
+    if values["phone"] is None:
+        raise ValidationError({"phone": [_("Give the new phone number.")]})
+    changed = values["phone"] != fresh.phone
+    _apply(fresh, values)
+    fresh.number_valid, fresh.permanent_failures, fresh.last_activity_at = True, 0, timezone.now()
+    _save(fresh)
+    audit.record(fresh.organisation, actor, "contact.phone_rectified", target=fresh, details={"changed": changed})
+    return _refresh(contact, fresh)
+
+
+# --- the suppression list (R-31) -----------------------------------------------------------
+def phone_hash(org: Organisation, e164: str) -> str:
+    """The keyed hash of a number: the same as Contact.phone_index, so lists and contacts match."""
+    return index_for(org, "phone", validation.clean_phone(org, e164, sms=False))
+
+
+def is_suppressed(org: Organisation, e164: str, channel: str = "sms") -> bool:
+    try:
+        hashed = phone_hash(org, e164)
+    except ValidationError:
+        return False
+    return SuppressionEntry.objects.for_org(org).filter(channel=channel, phone_hash=hashed).exists()
+
+
+def suppress_number(org: Organisation, e164: str, *, actor: Actor, reason: str, channel: str = "sms") -> SuppressionEntry:
+    try:
+        hashed = phone_hash(org, e164)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.messages})
+    if hashed is None:
+        raise ValidationError({"phone": [_("Give the new phone number.")]})
+    return suppress_hash(org, hashed, actor=actor, reason=reason, channel=channel)
+
+
+@transaction.atomic
+def suppress_hash(org: Organisation, phone_hash: str, *, actor: Actor, reason: str, channel: str = "sms") -> SuppressionEntry:
+    """Put a number's keyed hash on the list (erasure keeps it, R-43); entries are never removed here."""
+    if not HASH_RE.match(phone_hash or ""):
+        raise ValueError("phone_hash must be a keyed hash (64 lowercase hex digits), not a number")
+    if reason not in SuppressionEntry.Reason.values:
+        raise ValidationError({"reason": [_("Choose one of: %(choices)s.")
+                                          % {"choices": ", ".join(SuppressionEntry.Reason.values)}]})
+    entries = SuppressionEntry.objects.for_org(org)
+    entry = entries.filter(channel=channel, phone_hash=phone_hash).first()
+    if entry is not None:
+        return entry
+    try:
+        with transaction.atomic():
+            entry = SuppressionEntry.objects.create(organisation=org, phone_hash=phone_hash, channel=channel,
+                                                    reason=reason)
+    except IntegrityError:  # a concurrent STOP for the same number
+        return entries.get(channel=channel, phone_hash=phone_hash)
+    audit.record(org, actor, "suppression.added", target=entry, details={"reason": reason, "channel": channel})
+    return entry
+
+
+# --- reads: every one audited (R-65) -------------------------------------------------------
+def _contact_id(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def get_contact(org: Organisation, contact_id, *, actor: Actor) -> Contact | None:
+    """The organisation's contact with this id, or None (another organisation's contact is None too).
+    Returns the sealed object: its personal data is read through read_personal_data(). A miss is
+    audited as a lookup by id."""
+    pk = _contact_id(contact_id)
+    contact = Contact.objects.for_org(org).filter(pk=pk).first() if pk else None
+    if contact is None:
+        audit.record(org, actor, "contact.lookup", target_type="contacts.contact", target_id=str(pk or ""),
+                     details={"kind": "id", "found": 0})
+    return contact
+
+
+def _find(org: Organisation, kind: str, normalised: str | None, *, actor: Actor) -> list[Contact]:
+    found = []
+    if normalised is not None:
+        hashed = index_for(org, kind, normalised)
+        found = list(Contact.objects.for_org(org).filter(**{INDEXED[kind]: hashed}).order_by("created_at", "pk"))
+    details = {"kind": kind, "found": len(found)}
+    if len(found) > 1:
+        details["contacts"] = [str(c.pk) for c in found]
+    audit.record(org, actor, "contact.lookup", target=found[0] if len(found) == 1 else None,
+                 target_type="" if len(found) == 1 else "contacts.contact", details=details)
+    return found
+
+
+def _clean_one(org: Organisation, field: str, value):
+    try:
+        return validation.CLEANERS[field](org, value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages})
+
+
+@transaction.atomic
+def find_by_phone(org: Organisation, raw, *, actor: Actor) -> list[Contact]:
+    """Every contact with this number (family members may share one), by its keyed hash."""
+    return _find(org, "phone", _clean_one(org, "phone", raw), actor=actor)
+
+
+@transaction.atomic
+def find_by_email(org: Organisation, raw, *, actor: Actor) -> list[Contact]:
+    return _find(org, "email", _clean_one(org, "email", raw), actor=actor)
+
+
+@transaction.atomic
+def find_by_external_ref(org: Organisation, raw, *, actor: Actor) -> Contact | None:
+    found = _find(org, "external_ref", _clean_one(org, "external_ref", raw), actor=actor)
+    return found[0] if found else None
+
+
+def lookup(org: Organisation, *, actor: Actor, phone=None, email=None, external_ref=None) -> list[Contact]:
+    """Exactly one of phone, email or external_ref (the API's lookup)."""
+    given = {name: value for name, value in
+             {"phone": phone, "email": email, "external_ref": external_ref}.items() if value not in (None, "")}
+    if len(given) != 1:
+        message = _("Give exactly one of phone, email or external_ref.")
+        raise ValidationError({name: [message] for name in (given or ("phone", "email", "external_ref"))})
+    (kind, value), = given.items()
+    if kind == "external_ref":
+        found = find_by_external_ref(org, value, actor=actor)
+        return [found] if found else []
+    return (find_by_phone if kind == "phone" else find_by_email)(org, value, actor=actor)
+
+
+def find_duplicates(org: Organisation, *, phone=None, email=None) -> list[Contact]:
+    """Contacts sharing this phone or e-mail (allowed, but worth showing before creating one more)."""
+    hashes = {}
+    for kind, raw in (("phone", phone), ("email", email)):
+        try:
+            hashes[INDEXED[kind]] = index_for(org, kind, validation.CLEANERS[kind](org, raw))
+        except ValidationError:
+            continue
+    query = Q()
+    for column, hashed in hashes.items():
+        if hashed is not None:
+            query |= Q(**{column: hashed})
+    if not query:
+        return []
+    return list(Contact.objects.for_org(org).filter(query).order_by("created_at", "pk"))
+
+
+@transaction.atomic
+def read_personal_data(contact: Contact, *, actor: Actor, purpose: str = "view") -> dict:
+    """THE door to a contact's clear personal fields: writes `contact.read` (R-65)."""
+    if not PURPOSE_RE.match(purpose):
+        raise ValueError("purpose is a short code such as 'view' or 'api.get'")
+    audit.record(contact.organisation, actor, "contact.read", target=contact, details={"purpose": purpose})
+    if contact.status == Contact.Status.ERASED:
+        return dict.fromkeys(PERSONAL_FIELDS)
+    data = {name: getattr(contact, name) for name in PERSONAL_FIELDS}
+    data["minor"] = None if data["minor"] is None else data["minor"] == "yes"
+    return data
+
+
+__all__ = [
+    "EDITABLE_FIELDS", "PERSONAL_FIELDS", "create_contact", "update_contact", "link_guardian", "restrict_contact",
+    "lift_restriction", "mark_deceased", "record_delivery_failure", "record_delivery_success", "rectify_phone",
+    "is_suppressed", "suppress_number", "suppress_hash", "get_contact", "find_by_phone", "find_by_email",
+    "find_by_external_ref", "lookup", "find_duplicates", "read_personal_data",
+]
