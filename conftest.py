@@ -9,6 +9,13 @@ from relance.keystore import services as keys
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Argon2 with test-sized costs (relance.testing); production keeps Django's costs.
+    settings.PASSWORD_HASHERS = ["relance.testing.FastArgon2PasswordHasher"]
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
