@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from relance.accounts.models import Role
-from relance.testing import make_api_key, make_membership, make_site, make_user
+from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
@@ -20,6 +20,7 @@ BUILDERS = {
     "site_id": lambda org: make_site(org).pk,
     "membership_id": lambda org: make_membership(org, Role.OPERATOR).pk,
     "apikey_id": lambda org: make_api_key(org)[0].pk,
+    "contact_id": lambda org: make_contact(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format"}

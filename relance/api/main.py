@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI, Swagger
 
 from . import errors
-from .endpoints import audit, keys, organisation, sites
+from .endpoints import audit, contacts, keys, organisation, sites
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
 
@@ -81,3 +81,4 @@ api.add_decorator(idempotent, mode="view")
 
 for module in (organisation, sites, audit, keys):
     api.add_router("", module.router)
+api.add_router("", contacts.router)
