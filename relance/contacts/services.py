@@ -27,7 +27,7 @@ from relance.keystore.services import org_scope
 
 from . import validation
 from .models import Contact, SuppressionEntry
-from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_fields, is_minor, minor_conflict
+from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_each, clean_fields, is_minor, minor_conflict
 
 PERMANENT_FAILURES_LIMIT = 3  # R-29
 INDEXED = {"phone": "phone_index", "email": "email_index", "external_ref": "external_ref_index"}
@@ -68,19 +68,22 @@ def _ref_taken(org: Organisation, ref_index: str, own_pk) -> bool:
     return Contact.objects.for_org(org).filter(external_ref_index=ref_index).exclude(pk=own_pk).exists()
 
 
-def _check(contact: Contact, values: dict) -> None:
-    """Rules across fields, on the contact as it will be; every problem reported at once."""
-    errors: dict[str, list[str]] = {}
-    birth_date, minor = contact.birth_date, contact.minor
-    if minor_conflict(birth_date, minor):
-        field = "minor" if "minor" in values else "birth_date"
-        errors[field] = [_("This contradicts the birth date: leave one of the two empty or correct it.")]
-    elif not contact._state.adding and is_minor(birth_date, minor) and _has_wards(contact):
-        field = "birth_date" if "birth_date" in values else "minor"
-        errors[field] = [_("This contact is the guardian of other contacts, so cannot be a minor.")]
-    if contact.external_ref_index and _ref_taken(contact.organisation, contact.external_ref_index, contact.pk):
+def _check(contact: Contact, values: dict, errors: dict[str, list[str]]) -> None:
+    """Rules across fields, on the contact as it will be, added to the fields' own problems (a field
+    that is already wrong is not judged again); raises with every problem at once."""
+    errors = dict(errors)
+    if not {"birth_date", "minor"} & errors.keys():
+        birth_date, minor = contact.birth_date, contact.minor
+        if minor_conflict(birth_date, minor):
+            field = "minor" if "minor" in values else "birth_date"
+            errors[field] = [_("This contradicts the birth date: leave one of the two empty or correct it.")]
+        elif not contact._state.adding and is_minor(birth_date, minor) and _has_wards(contact):
+            field = "birth_date" if "birth_date" in values else "minor"
+            errors[field] = [_("This contact is the guardian of other contacts, so cannot be a minor.")]
+    if "external_ref" not in errors and contact.external_ref_index and _ref_taken(
+            contact.organisation, contact.external_ref_index, contact.pk):
         errors["external_ref"] = [_("Another contact already has this external reference.")]
-    if {"guardian", "guardian_relation"} & values.keys():
+    if {"guardian", "guardian_relation"} & values.keys() and not {"guardian", "guardian_relation"} & errors.keys():
         errors.update(_guardian_errors(contact, contact.guardian, contact.guardian_relation))
     if errors:
         raise ValidationError(errors)
@@ -127,14 +130,14 @@ def create_contact(org: Organisation, *, actor: Actor, first_name="", last_name=
                    guardian_relation="", source="staff") -> Contact:
     """A new contact. Duplicates by phone or e-mail are allowed (families share a number): see
     find_duplicates(). A number on the suppression list may be stored too (R-31 applies at sending)."""
-    values = clean_fields(org, {
+    values, errors = clean_each(org, {
         "first_name": first_name, "last_name": last_name, "phone": phone, "email": email,
         "birth_date": birth_date, "minor": minor, "external_ref": external_ref, "language": language,
         "site": site, "guardian": guardian, "guardian_relation": guardian_relation, "source": source,
     })
     contact = Contact(organisation=org, last_activity_at=timezone.now())
     _apply(contact, values)
-    _check(contact, values)
+    _check(contact, values, errors)
     _save(contact)
     audit.record(org, actor, "contact.created", target=contact,
                  details={"source": contact.source, "fields": sorted(n for n in PERSONAL_FIELDS if values[n] is not None)})
@@ -160,32 +163,28 @@ def update_contact(contact: Contact, *, actor: Actor, **changes) -> Contact:
     """Change the given fields (same rules as creation); the audit names the changed fields only."""
     fresh = _locked(contact)
     _refuse_erased(fresh)
-    values = _clean_changes(fresh.organisation, changes)
+    values, errors = _clean_changes(fresh.organisation, changes)
     changed = {name: value for name, value in values.items() if _current(fresh, name) != value}
-    if not changed:
+    if not changed and not errors:
         return _refresh(contact, fresh)
     _apply(fresh, changed)
     if "phone" in changed:  # a new number starts valid again (R-29)
         fresh.number_valid, fresh.permanent_failures = True, 0
     if "email" in changed:
         fresh.email_valid = True
-    _check(fresh, changed)
+    _check(fresh, changed, errors)
     fresh.last_activity_at = timezone.now()
     _save(fresh)
     audit.record(fresh.organisation, actor, "contact.updated", target=fresh, details={"fields": sorted(changed)})
     return _refresh(contact, fresh)
 
 
-def _clean_changes(org: Organisation, changes: dict) -> dict:
-    """Like clean_fields(), and the source of a contact is permanent (reported with the rest)."""
-    errors = {name: [_("This field is unknown or cannot be changed.")] for name in changes if name not in EDITABLE_FIELDS}
-    try:
-        values = clean_fields(org, {name: value for name, value in changes.items() if name in EDITABLE_FIELDS})
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if errors:
-        raise ValidationError(errors)
-    return values
+def _clean_changes(org: Organisation, changes: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Like clean_each(); the source of a contact, and anything else not editable, cannot change."""
+    values, errors = clean_each(org, {name: value for name, value in changes.items() if name in EDITABLE_FIELDS})
+    for name in changes.keys() - set(EDITABLE_FIELDS):
+        errors[name] = [_("This field is unknown or cannot be changed.")]
+    return values, errors
 
 
 def _current(contact: Contact, name: str):
@@ -318,7 +317,7 @@ def suppress_number(org: Organisation, e164: str, *, actor: Actor, reason: str, 
     except ValidationError as exc:
         raise ValidationError({"phone": exc.messages})
     if hashed is None:
-        raise ValidationError({"phone": [_("Give the new phone number.")]})
+        raise ValidationError({"phone": [_("Give a phone number.")]})
     return suppress_hash(org, hashed, actor=actor, reason=reason, channel=channel)
 
 

@@ -177,6 +177,14 @@ CLEANERS = {
 
 def clean_fields(org: Organisation, values: dict) -> dict:
     """Every given field cleaned; a ValidationError naming EVERY bad or unknown field otherwise."""
+    cleaned, errors = clean_each(org, values)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_each(org: Organisation, values: dict) -> tuple[dict, dict[str, list[str]]]:
+    """The fields that are right, cleaned, and the messages of those that are not."""
     cleaned, errors = {}, {}
     for name, value in values.items():
         cleaner = CLEANERS.get(name)
@@ -187,9 +195,7 @@ def clean_fields(org: Organisation, values: dict) -> dict:
             cleaned[name] = cleaner(org, value)
         except ValidationError as exc:
             errors[name] = exc.messages
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+    return cleaned, errors
 
 
 # --- age ------------------------------------------------------------------------------------

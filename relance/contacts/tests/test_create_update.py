@@ -72,6 +72,18 @@ def test_it_names_every_invalid_field_at_once():
                            "first_name"}
 
 
+def test_it_reports_rules_across_fields_with_the_fields_own_errors():
+    """SPEC §4: a duplicate reference or a relation without guardian is reported with a bad e-mail."""
+    org = make_org()
+    make_contact(org, external_ref="R-1")
+    errors = _errors(lambda: make_contact(org, email="bad", external_ref="R-1", guardian_relation="parent",
+                                          birth_date="1970-01-01", minor=True))
+    assert set(errors) == {"email", "external_ref", "guardian_relation", "minor"}
+    contact = make_contact(org)
+    errors = _errors(lambda: services.update_contact(contact, actor=SYSTEM, email="bad", external_ref="R-1"))
+    assert set(errors) == {"email", "external_ref"}
+
+
 def test_it_normalises_the_email_and_names():
     contact = make_contact(make_org(), email="  Jeanne.Martin@Example.ORG ", first_name="  Jeanne ", last_name="")
     assert contact.email == "jeanne.martin@example.org"
