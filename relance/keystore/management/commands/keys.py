@@ -142,7 +142,7 @@ class Command(BaseCommand):
             for row in SubjectKey.objects.values("scope", "wrap_version").annotate(n=Count("id")).order_by()
         }
         rows = list(ScopeKey.objects.order_by("scope", "purpose", "version"))
-        slugs = self._slugs({row.scope for row in rows})
+        slugs = self._slugs()
         self.stdout.write("Scopes (wrap key versions with their subject keys; index key):")
         current = None
         for row in rows:
@@ -157,11 +157,9 @@ class Command(BaseCommand):
         for (scope, version), n in sorted(subjects.items()):
             self.stderr.write(f"  {scope}: {n} subject key(s) under wrap version {version}, which does not exist")
 
-    def _slugs(self, scopes: set[str]) -> dict[str, str]:
-        ids = {int(scope[4:]) for scope in scopes if scope.startswith("org:") and scope[4:].isdigit()}
+    def _slugs(self) -> dict[str, str]:
         organisation = apps.get_model("accounts", "Organisation")
-        names = {services.org_scope(pk): f"({slug})" for pk, slug in organisation.objects.filter(pk__in=ids)
-                 .values_list("pk", "slug")}
+        names = {services.org_scope(pk): f"({slug})" for pk, slug in organisation.objects.values_list("pk", "slug")}
         names[services.PLATFORM_SCOPE] = "(platform users)"
         return names
 
