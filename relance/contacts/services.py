@@ -25,13 +25,13 @@ from relance.audit.services import Actor
 from relance.keystore import services as keys
 from relance.keystore.services import org_scope
 
-from . import validation
+from . import rules, validation
 from .models import Contact, SuppressionEntry
-from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_each, clean_fields, is_minor, minor_conflict
+from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_each, clean_fields
 
 PERMANENT_FAILURES_LIMIT = 3  # R-29
+LOOKUP_LIMIT = 100
 INDEXED = {"phone": "phone_index", "email": "email_index", "external_ref": "external_ref_index"}
-MAX_GUARDIAN_DEPTH = 50
 PURPOSE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 DELIVERY = Actor.system("delivery")
@@ -59,68 +59,9 @@ def _save(contact: Contact, **kwargs) -> None:
         with transaction.atomic():
             contact.save(**kwargs)
     except IntegrityError:
-        if contact.external_ref_index and _ref_taken(contact.organisation, contact.external_ref_index, contact.pk):
+        if contact.external_ref_index and rules.ref_taken(contact.organisation, contact.external_ref_index, contact.pk):
             raise ValidationError({"external_ref": [_("Another contact already has this external reference.")]})
         raise
-
-
-def _ref_taken(org: Organisation, ref_index: str, own_pk) -> bool:
-    return Contact.objects.for_org(org).filter(external_ref_index=ref_index).exclude(pk=own_pk).exists()
-
-
-def _check(contact: Contact, values: dict, errors: dict[str, list[str]]) -> None:
-    """Rules across fields, on the contact as it will be, added to the fields' own problems (a field
-    that is already wrong is not judged again); raises with every problem at once."""
-    errors = dict(errors)
-    if not {"birth_date", "minor"} & errors.keys():
-        birth_date, minor = contact.birth_date, contact.minor
-        if minor_conflict(birth_date, minor):
-            field = "minor" if "minor" in values else "birth_date"
-            errors[field] = [_("This contradicts the birth date: leave one of the two empty or correct it.")]
-        elif not contact._state.adding and is_minor(birth_date, minor) and _has_wards(contact):
-            field = "birth_date" if "birth_date" in values else "minor"
-            errors[field] = [_("This contact is the guardian of other contacts, so cannot be a minor.")]
-    if "external_ref" not in errors and contact.external_ref_index and _ref_taken(
-            contact.organisation, contact.external_ref_index, contact.pk):
-        errors["external_ref"] = [_("Another contact already has this external reference.")]
-    if {"guardian", "guardian_relation"} & values.keys() and not {"guardian", "guardian_relation"} & errors.keys():
-        errors.update(_guardian_errors(contact, contact.guardian, contact.guardian_relation))
-    if errors:
-        raise ValidationError(errors)
-
-
-def _has_wards(contact: Contact) -> bool:
-    return Contact.objects.for_org(contact.organisation_id).filter(guardian_id=contact.pk).exists()
-
-
-def _guardian_errors(contact: Contact, guardian: Contact | None, relation: str) -> dict[str, list[str]]:
-    if guardian is None:
-        return {"guardian_relation": [_("There is no guardian: leave the relation empty.")]} if relation else {}
-    errors = {}
-    if not relation:
-        errors["guardian_relation"] = [_("Say how the guardian is related to the contact: %(choices)s.")
-                                       % {"choices": ", ".join(Contact.Relation.values)}]
-    if guardian.pk == contact.pk:
-        errors["guardian"] = [_("A contact cannot be their own guardian.")]
-    elif not contact._state.adding and _is_ancestor(contact, guardian):
-        errors["guardian"] = [_("This would make a circle: this contact is already a guardian of the chosen one.")]
-    elif guardian.status in (Contact.Status.DECEASED, Contact.Status.ERASED):
-        errors["guardian"] = [_("This contact cannot be a guardian: it is deceased or erased.")]
-    elif is_minor(guardian.birth_date, guardian.minor):
-        errors["guardian"] = [_("A guardian must be an adult: the chosen contact is a minor.")]
-    return errors
-
-
-def _is_ancestor(contact: Contact, guardian: Contact) -> bool:
-    """True when `contact` is found walking up from `guardian` through its guardians."""
-    seen, current = set(), guardian.guardian_id
-    contacts = Contact.objects.for_org(contact.organisation_id)
-    while current is not None and current not in seen and len(seen) < MAX_GUARDIAN_DEPTH:
-        if current == contact.pk:
-            return True
-        seen.add(current)
-        current = contacts.filter(pk=current).values_list("guardian_id", flat=True).first()
-    return False
 
 
 # --- create and update ---------------------------------------------------------------------
@@ -137,7 +78,7 @@ def create_contact(org: Organisation, *, actor: Actor, first_name="", last_name=
     })
     contact = Contact(organisation=org, last_activity_at=timezone.now())
     _apply(contact, values)
-    _check(contact, values, errors)
+    rules.check(contact, values, errors)
     _save(contact)
     audit.record(org, actor, "contact.created", target=contact,
                  details={"source": contact.source, "fields": sorted(n for n in PERSONAL_FIELDS if values[n] is not None)})
@@ -164,6 +105,8 @@ def update_contact(contact: Contact, *, actor: Actor, **changes) -> Contact:
     fresh = _locked(contact)
     _refuse_erased(fresh)
     values, errors = _clean_changes(fresh.organisation, changes)
+    if values.keys() >= {"guardian"} and values["guardian"] is None and "guardian_relation" not in changes:
+        values["guardian_relation"] = ""  # no guardian, no relation
     changed = {name: value for name, value in values.items() if _current(fresh, name) != value}
     if not changed and not errors:
         return _refresh(contact, fresh)
@@ -172,7 +115,7 @@ def update_contact(contact: Contact, *, actor: Actor, **changes) -> Contact:
         fresh.number_valid, fresh.permanent_failures = True, 0
     if "email" in changed:
         fresh.email_valid = True
-    _check(fresh, changed, errors)
+    rules.check(fresh, changed, errors)
     fresh.last_activity_at = timezone.now()
     _save(fresh)
     audit.record(fresh.organisation, actor, "contact.updated", target=fresh, details={"fields": sorted(changed)})
@@ -204,7 +147,7 @@ def link_guardian(contact: Contact, guardian: Contact | None, relation: str = ""
     fresh = _locked(contact)
     _refuse_erased(fresh)
     values = clean_fields(fresh.organisation, {"guardian": guardian, "guardian_relation": relation})
-    errors = _guardian_errors(fresh, values["guardian"], values["guardian_relation"])
+    errors = rules.guardian_errors(fresh, values["guardian"], values["guardian_relation"])
     if errors:
         raise ValidationError(errors)
     fresh.guardian, fresh.guardian_relation = values["guardian"], values["guardian_relation"]
@@ -365,10 +308,12 @@ def get_contact(org: Organisation, contact_id, *, actor: Actor) -> Contact | Non
 
 
 def _find(org: Organisation, kind: str, normalised: str | None, *, actor: Actor) -> list[Contact]:
+    """The first LOOKUP_LIMIT matches (a switchboard number may be shared by a whole company)."""
     found = []
     if normalised is not None:
         hashed = index_for(org, kind, normalised)
-        found = list(Contact.objects.for_org(org).filter(**{INDEXED[kind]: hashed}).order_by("created_at", "pk"))
+        matches = Contact.objects.for_org(org).filter(**{INDEXED[kind]: hashed}).order_by("created_at", "pk")
+        found = list(matches[:LOOKUP_LIMIT])
     details = {"kind": kind, "found": len(found)}
     if len(found) > 1:
         details["contacts"] = [str(c.pk) for c in found]

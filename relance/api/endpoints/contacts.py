@@ -165,7 +165,8 @@ def create_contact(request, payload: ContactIn):
 @replay_by_id(_rerender_lookup)
 def lookup_contacts(request, payload: LookupIn):
     """Find contacts by exact phone number, e-mail address or external reference (a POST, so that
-    these values never appear in URLs or logs). Every contact returned is an audited read."""
+    these values never appear in URLs or logs). At most 100 contacts, oldest first; every contact
+    returned is an audited read."""
     return _lookup_body(request, payload)
 
 

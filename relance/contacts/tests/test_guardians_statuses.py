@@ -98,6 +98,15 @@ def test_it_unlinks_a_guardian():
     assert events(org, "contact.guardian_unlinked")
 
 
+def test_it_clears_the_relation_when_an_update_removes_the_guardian():
+    org = make_org()
+    parent = make_contact(org)
+    child = make_contact(org, guardian=parent, guardian_relation="proxy")
+    services.update_contact(child, actor=SYSTEM, guardian=None)
+    assert (_fresh(child).guardian_id, _fresh(child).guardian_relation) == (None, "")
+    assert events(org, "contact.updated")[-1].details == {"fields": ["guardian", "guardian_relation"]}
+
+
 # --- statuses ------------------------------------------------------------------------------
 def test_it_restricts_and_lifts_a_restriction():
     """R-44: restriction is a status, with the time it changed, audited both ways."""
