@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "relance.accounts",
     "relance.contacts",
     "relance.consent",
+    "relance.imports",
     "relance.audit",
     "relance.api",
     "relance.backoffice",
