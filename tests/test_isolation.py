@@ -12,6 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from relance.accounts.models import Role
+from relance.consent.tests.helpers import make_event, make_purpose, notice_of
 from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
@@ -21,6 +22,9 @@ BUILDERS = {
     "membership_id": lambda org: make_membership(org, Role.OPERATOR).pk,
     "apikey_id": lambda org: make_api_key(org)[0].pk,
     "contact_id": lambda org: make_contact(org).pk,
+    "purpose_id": lambda org: make_purpose(org).pk,
+    "notice_id": lambda org: notice_of(make_purpose(org)).pk,
+    "consentevent_id": lambda org: make_event(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format"}

@@ -24,6 +24,7 @@ from relance.audit.services import Actor
 from .decision import is_below_consent_age
 from .models import DATA_CATEGORIES, ConsentEvent, Purpose
 from .policy import Basis, MessageClass
+from .services import current_notice
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 DPV_RECORD_PROFILE = "https://w3id.org/dpv/schema/dpv-27560#record"
@@ -177,6 +178,17 @@ def _history(event: ConsentEvent) -> list[ConsentEvent]:
     return sorted(events, key=lambda e: (e.occurred_at, e.seq))
 
 
+def notice_for(event: ConsentEvent):
+    """The notice a receipt points to: the event's own, else the one of the consent it concerns, else the
+    purpose's current notice in the event's language."""
+    if event.notice_id:
+        return event.notice
+    giving = next((e for e in reversed(_history(event)) if e.action in KANTARA_ACTIONS and e.notice_id), None)
+    if giving is not None:
+        return giving.notice
+    return current_notice(event.purpose, event.language)
+
+
 def _indicated_by(event: ConsentEvent) -> str:
     if event.expressed_by == ConsentEvent.ExpressedBy.GUARDIAN:
         return "dpv:GuardianOfDataSubject"
@@ -215,7 +227,7 @@ def iso27560(event: ConsentEvent, *, notice_url: str, preferences_url: str = "")
     legal_bases = [LEGAL_BASIS_IRI[Basis.CONSENT], "dpv:ExplicitlyExpressedConsent"]
     if purpose.involves_health_data:
         legal_bases.append(f"eu-gdpr:A9-2-{purpose.art9_condition}")
-    notice = event.notice or (giving.notice if giving else None)
+    notice = notice_for(event)
     contacts = [c for c in (controller["email"], controller["phone"]) if c]
     return {
         "@context": CONTEXT,

@@ -496,6 +496,14 @@ def evidence_of(event: ConsentEvent) -> dict | None:
 
 
 @transaction.atomic
+def read_evidence(event: ConsentEvent, *, actor: Actor) -> dict | None:
+    """The evidence of one event in clear, as an audited read of personal data (R-65)."""
+    audit.record(event.organisation, actor, "consent.evidence_read", target=event,
+                 details={"contact": str(event.contact_id)})
+    return evidence_of(event)
+
+
+@transaction.atomic
 def withdraw_everywhere(contact: Contact, channel: str, *, actor: Actor, method: str,
                         expressed_by: str = ConsentEvent.ExpressedBy.SUBJECT, evidence: dict | None = None,
                         staff_user: User | None = None) -> list[ConsentEvent]:
