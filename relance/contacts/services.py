@@ -105,7 +105,7 @@ def update_contact(contact: Contact, *, actor: Actor, **changes) -> Contact:
     fresh = _locked(contact)
     _refuse_erased(fresh)
     values, errors = _clean_changes(fresh.organisation, changes)
-    if values.keys() >= {"guardian"} and values["guardian"] is None and "guardian_relation" not in changes:
+    if "guardian" in values and values["guardian"] is None and "guardian_relation" not in changes:
         values["guardian_relation"] = ""  # no guardian, no relation
     changed = {name: value for name, value in values.items() if _current(fresh, name) != value}
     if not changed and not errors:
