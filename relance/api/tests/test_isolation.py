@@ -7,14 +7,13 @@ from django.urls import URLPattern
 
 from relance.accounts.models import Site
 from relance.audit.models import AuditEvent
-from relance.testing import make_contact, make_site
+from relance.testing import make_site
+from tests.test_isolation import BUILDERS  # one registry of `<model>_id` builders for the project
 
 from .conftest import assert_error
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
-# `<model>_id` path parameters and how to make such an object in a given organisation.
-BUILDERS = {"site_id": lambda org: make_site(org).pk, "contact_id": lambda org: make_contact(org).pk}
 BODIES = {"post": {}, "patch": {}, "put": {}}
 
 
