@@ -134,7 +134,7 @@ def test_it_explains_why_a_receipt_cannot_be_issued(world, api):
 
 
 def test_it_needs_the_right_scopes(world, api):
-    """Recording needs consent:write; reading a contact's consent needs contacts:read."""
+    """SPEC §4, R-65: recording needs consent:write; reading a contact's consent needs contacts:read."""
     purpose, contact = make_consent_purpose(world.a), make_contact(world.a)
     _key, reader = make_api_key(world.a, scopes=["contacts:read"])
     assert_error(api(reader).post("/consent/events", _body(contact, purpose)), 403, "insufficient_scope")

@@ -81,6 +81,7 @@ def test_it_validates_the_body_and_lists_every_invalid_field(world, api):
 
 
 def test_it_retires_a_purpose(world, api):
+    """R-01: retiring through the API; decide() then suppresses the purpose's messages."""
     purpose = make_purpose(world.a)
     response = api(world.key_a).post(f"/purposes/{purpose.pk}/retire")
     assert response.json()["status"] == "retired"
@@ -89,7 +90,7 @@ def test_it_retires_a_purpose(world, api):
 
 
 def test_it_needs_the_write_scope_to_configure_purposes(world, api):
-    """Reading needs organisation:read; writing needs consent:write (until a purposes:write scope exists)."""
+    """SPEC §4, R-63: reading needs organisation:read; writing needs consent:write (until a purposes:write scope exists)."""
     _key, secret = make_api_key(world.a, scopes=["organisation:read"])
     client = api(secret)
     assert client.get("/purposes").status_code == 200
@@ -111,7 +112,7 @@ def test_it_answers_404_not_422_for_another_organisations_purpose(world, api):
 
 
 def test_it_answers_in_french(world, api):
-    """The activation errors follow Accept-Language."""
+    """R-01, SPEC §4: the activation errors follow Accept-Language (French here)."""
     client = api(world.key_b, **{"Accept-Language": "fr"})
     purpose = client.post("/purposes", {"code": "rdv"}).json()
     body = assert_error(client.post(f"/purposes/{purpose['id']}/activate"), 422, "validation_error")

@@ -142,6 +142,7 @@ def test_it_needs_the_proof_of_an_imported_consent(world):
 
 
 def test_it_refuses_a_moment_in_the_future(world):
+    """R-10: the time of an event is when the person decided: never later than now."""
     purpose, contact = make_consent_purpose(world.a), make_contact(world.a)
     assert set(_errors(lambda: give(contact, purpose, occurred_at=timezone.now() + timedelta(hours=1)))) == {
         "occurred_at"}

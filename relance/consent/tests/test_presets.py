@@ -77,7 +77,7 @@ def test_it_leaves_health_purposes_in_draft_without_a_dpia_and_says_why(db_both)
 
 
 def test_it_is_idempotent(db_both):
-    """Running a preset twice creates, publishes and audits nothing the second time."""
+    """R-01, R-65: running a preset twice creates, publishes and audits nothing the second time."""
     org = make_org("company")
     presets.apply_preset(org, actor=SYSTEM)
     audits = AuditEvent.objects.filter(organisation=org).count()
@@ -89,7 +89,7 @@ def test_it_is_idempotent(db_both):
 
 
 def test_it_keeps_an_organisations_own_edits(db_both):
-    """Idempotent means it never overwrites: an edited purpose or a newer notice stays."""
+    """R-01, R-11: idempotent means it never overwrites: an edited purpose or a newer notice stays."""
     org = make_org("library")
     presets.apply_preset(org, actor=SYSTEM)
     purpose = Purpose.objects.for_org(org).get(code="overdue-reminders")
@@ -102,7 +102,7 @@ def test_it_keeps_an_organisations_own_edits(db_both):
 
 
 def test_it_runs_from_the_command_line(db_both, capsys):
-    """`relance consent preset --org SLUG` reports what it created, published and activated."""
+    """SPEC §4, R-72: `relance consent preset --org SLUG` reports what it created, published and activated."""
     org = make_org("answering_service")
     call_command("consent", "preset", "--org", org.slug, "--dpia-ref", "DPIA-9")
     out = capsys.readouterr().out

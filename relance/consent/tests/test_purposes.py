@@ -122,7 +122,7 @@ def test_it_checks_the_shape_of_every_field_at_once(world):
 
 
 def test_it_refuses_a_second_purpose_with_the_same_code_in_one_organisation_only(world):
-    """Codes are unique per organisation; another organisation may use the same code."""
+    """R-01, R-63: codes are unique per organisation; another organisation may use the same code."""
     make_purpose(world.a, code="news")
     with pytest.raises(ValidationError):
         services.create_purpose(world.a, actor=SYSTEM, code="news")
@@ -160,6 +160,7 @@ def test_it_never_changes_a_published_notice(world):
 
 
 def test_it_refuses_an_empty_notice_or_an_unknown_language(world):
+    """R-04, R-11: a notice has a text, in French or English; both problems at once."""
     purpose = make_purpose(world.a, activate=False, notices=False)
     with pytest.raises(ValidationError) as caught:
         services.publish_notice(purpose, actor=SYSTEM, language="de", text="  ")
@@ -167,7 +168,7 @@ def test_it_refuses_an_empty_notice_or_an_unknown_language(world):
 
 
 def test_it_retires_a_purpose(world):
-    """A retired purpose sends nothing (decide: purpose_inactive) and collects no new consent."""
+    """R-01: a retired purpose sends nothing (decide: purpose_inactive) and collects no new consent."""
     purpose = make_purpose(world.a)
     purpose = services.retire_purpose(purpose, actor=SYSTEM)
     assert purpose.status == Purpose.Status.RETIRED
