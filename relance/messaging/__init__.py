@@ -1,0 +1,1 @@
+"""Outbox, worker, templates, sending windows, inbound (STOP), campaigns (issue 4)."""
