@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -187,6 +188,19 @@ def map_header(columns: list[str], mapping: dict[str, str] | None = None) -> Hea
         raise FileRefused("no_contact_column", _("No column gives a phone number or an e-mail address. Name one "
                                                  "'téléphone'/'phone' or 'e-mail', or map it."))
     return Header([c.strip() for c in columns], fields, warnings)
+
+
+def mapping_from_json(text: str, max_length: int = 20_000) -> dict | None:
+    """A mapping sent as JSON ({"column": "field"}); None for an empty text."""
+    if not text.strip():
+        return None
+    try:
+        mapping = json.loads(text) if len(text) <= max_length else None
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise FileRefused("bad_mapping", _('Give the mapping as a JSON object {"column": "field"}.'))
+    return mapping
 
 
 def _check_mapping(columns: list[str], mapping: dict) -> dict[str, str]:

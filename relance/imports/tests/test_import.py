@@ -396,3 +396,17 @@ def test_it_answers_any_bytes_with_a_report_or_a_clean_refusal():
         assert len(bad_lines) == batch.rows - batch.valid
 
     check()
+
+
+def test_it_gives_the_same_codes_with_french_messages():
+    """The reason codes do not depend on the language of the messages."""
+    from django.utils import translation
+
+    org = make_org()
+    with translation.override("fr"):
+        batch = _run(org, "téléphone;e-mail;date de naissance;mineur\n01 42 68 53 00;x@;2999-01-01;peut-être\n",
+                     dry_run=True)
+    problems = {p["field"]: (p["code"], p["message"]) for p in batch.report["problems"]}
+    assert {field: code for field, (code, _message) in problems.items()} == {
+        "phone": "not_mobile", "email": "invalid_email", "birth_date": "future_date", "minor": "invalid_yes_no"}
+    assert problems["minor"][1] == "Donnez oui ou non." and "mobile" in problems["phone"][1]
