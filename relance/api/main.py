@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI, Swagger
 
 from . import errors
-from .endpoints import audit, consent, contacts, keys, organisation, purposes, sites
+from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
 
@@ -84,3 +84,4 @@ for module in (organisation, sites, audit, keys):
 api.add_router("", contacts.router)
 for module in (purposes, consent):
     api.add_router("", module.router)
+api.add_router("", imports.router)
