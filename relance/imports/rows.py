@@ -178,7 +178,7 @@ def _convert(raw: dict[str, str], ctx: Context, problem) -> dict:
 def _proof(row: Row, raw: dict[str, str], ctx: Context, problem) -> None:
     """R-15: the four proof columns, all or none; for a promotional purpose, none means quarantine."""
     rule = ctx.consent
-    if rule is None:
+    if rule is None or not (rule.proof_required or rule.records_consent):
         return
     present = [name for name in CONSENT_FIELDS if name in raw]
     if not present and not rule.proof_required:

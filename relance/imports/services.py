@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from relance.accounts.models import Organisation, Site
 from relance.audit import services as audit
@@ -45,6 +46,15 @@ logger = logging.getLogger("relance.imports")
 CHUNK = 500
 Progress = Callable[[str, int, int], None]  # (stage "validate" or "import", rows done, rows in all)
 MODES = {"all": ImportBatch.Mode.ALL_OR_NOTHING, "good": ImportBatch.Mode.GOOD_ROWS_ONLY}
+# Existing contacts an import leaves alone (matched by external reference).
+REFUSED_STATUSES = {
+    Contact.Status.ERASED: ("erased_contact", gettext_lazy(
+        "The contact with this reference was erased: it cannot be imported again.")),
+    Contact.Status.DECEASED: ("deceased_contact", gettext_lazy(
+        "The contact with this reference is marked deceased (R-45): it is not changed by an import.")),
+    Contact.Status.RESTRICTED: ("restricted_contact", gettext_lazy(
+        "Processing of the contact with this reference is restricted (R-44): an import does not change it.")),
+}
 
 
 @dataclass
@@ -119,10 +129,12 @@ def plan_import(org: Organisation, data: bytes, *, purpose: Purpose | None = Non
         if progress and len(checked) % CHUNK == 0:
             progress("validate", len(checked), len(table.rows))
     plan = Plan(org, purpose, rule, table, checked)
-    if rule is None and CONSENT_FIELDS[0] in table.header.fields:
-        table.header.warnings.append(Problem(1, table.header.column_of("consent_source"), "consent_source",
-                                             "consent_without_purpose", _("Consent columns are not used without a "
-                                                                          "purpose: choose the purpose they are for.")))
+    unused = rule is None or not (rule.proof_required or rule.records_consent)
+    for name in CONSENT_FIELDS if unused else ():
+        if name in table.header.fields:
+            table.header.warnings.append(Problem(1, table.header.column_of(name), name, "consent_not_used", _(
+                "Consent columns are used only for a purpose that rests on consent or is promotional: this "
+                "column is not imported.")))
     _check_duplicates(plan)
     for start in range(0, len(checked), CHUNK):
         _check_against_database(plan, checked[start:start + CHUNK])
@@ -160,9 +172,9 @@ def _check_against_database(plan: Plan, chunk: list[Row]) -> None:
         if row.ref_index in existing:
             row.contact_id, phone, email, status = existing[row.ref_index]
             row.phone_index, row.email_index = row.phone_index or phone, row.email_index or email
-            if status == Contact.Status.ERASED:
-                _problem(row, INVALID, plan, "external_ref", "erased_contact",
-                         _("The contact with this reference was erased: it cannot be imported again."))
+            if status in REFUSED_STATUSES:
+                code, message = REFUSED_STATUSES[status]
+                _problem(row, INVALID, plan, "external_ref", code, str(message))
         elif row.status == VALID and not (row.values.get("phone") or row.values.get("email")):
             _problem(row, INVALID, plan, "phone", "no_contact_point", _("Give a phone number or an e-mail address."))
     hashes = {row.phone_index for row in chunk if row.phone_index}

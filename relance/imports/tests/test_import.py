@@ -410,3 +410,25 @@ def test_it_gives_the_same_codes_with_french_messages():
     assert {field: code for field, (code, _message) in problems.items()} == {
         "phone": "not_mobile", "email": "invalid_email", "birth_date": "future_date", "minor": "invalid_yes_no"}
     assert problems["minor"][1] == "Donnez oui ou non." and "mobile" in problems["phone"][1]
+
+
+def test_it_leaves_restricted_and_deceased_contacts_alone():
+    """R-44, R-45: an import neither changes a restricted contact nor re-enrols a deceased one."""
+    org = make_org()
+    contacts.restrict_contact(make_contact(org, external_ref="REF-000001"), actor=SYSTEM)
+    contacts.mark_deceased(make_contact(org, external_ref="REF-000002"), actor=SYSTEM)
+    rows = [row_values(1, _day()), row_values(2, _day()), row_values(3, _day())]
+    batch = _run(org, _csv(rows, header=["first_name", "phone", "external_ref"]), mode="good_rows_only")
+    assert _lines(batch) == {2: {"restricted_contact"}, 3: {"deceased_contact"}}
+    assert (batch.created, batch.updated) == (1, 0)
+
+
+def test_it_says_consent_columns_are_not_used_for_a_purpose_on_another_basis():
+    """R-04: a public-task purpose informs the batch; proof columns are reported as not used, never judged."""
+    org = make_org()
+    rows = [dict(row_values(1, _day()), consent_collector=""), row_values(2, _day())]
+    batch = _run(org, _csv(rows), purpose=make_purpose(org), source=SOURCE)
+    assert (batch.created, batch.quarantined) == (2, 0)
+    assert {(w["field"], w["code"]) for w in batch.report["warnings"]} >= {
+        ("consent_source", "consent_not_used"), ("consent_collector", "consent_not_used")}
+    assert ConsentEvent.objects.for_org(org).count() == 0
