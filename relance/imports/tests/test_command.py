@@ -95,7 +95,7 @@ def test_it_speaks_french(tmp_path):
     path = _file(tmp_path, "téléphone\n06 12 34 56 78\n01 42 68 53 00\n".encode("cp1252"))
     out, _err = _import(path, "--org", org.slug, "--mode", "good", language="fr")
     assert "ligne 3 : téléphone : Ce numéro ne peut pas recevoir de SMS" in out
-    assert "2 lignes : 1 bonne" in out and "1 créé" in out
+    assert "2 lignes : 1 correcte(s), 1 invalide(s)" in out and "1 créé" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [
