@@ -34,6 +34,7 @@ EVERY_DAY = frozenset(range(7))  # date.weekday(): 0 = Monday … 6 = Sunday
 MONDAY_TO_SATURDAY = frozenset(range(6))
 # Asking for consent is unsolicited from the person's side: it gets the promotional window.
 PROMOTIONAL_WINDOW_CLASSES = PROMOTIONAL_CLASSES | {MessageClass.CONSENT_REQUEST}
+ALL_CLASSES = frozenset(MessageClass)
 # No opening in two years means a policy that cannot be met (e.g. only days that are all holidays).
 MAX_SEARCH_DAYS = 2 * 366 + 7
 
@@ -68,10 +69,12 @@ class WindowPolicy:
 
 
 def _days(days: Iterable[int]) -> frozenset[int]:
+    if isinstance(days, (int, str)):
+        raise ValueError(f"days of the week are a list of numbers from 0 (Monday) to 6 (Sunday), got {days!r}")
     result = frozenset(days)
     if not result:
         raise ValueError("a sending window needs at least one day of the week (0 = Monday … 6 = Sunday); none was given")
-    if not result <= EVERY_DAY or not all(isinstance(day, int) for day in result):
+    if not result <= EVERY_DAY or any(isinstance(day, bool) for day in result):
         raise ValueError(f"days of the week are numbers from 0 (Monday) to 6 (Sunday), got {sorted(result, key=str)}")
     return result
 
@@ -127,7 +130,7 @@ OVERRIDABLE = frozenset(f.name for f in fields(WindowPolicy)) - {"family", "coun
 def family_of(message_class: str) -> str:
     if message_class in PROMOTIONAL_WINDOW_CLASSES:
         return PROMOTIONAL
-    if message_class in set(MessageClass):
+    if message_class in ALL_CLASSES:
         return SERVICE
     raise ValueError(f"unknown message class {message_class!r}")
 

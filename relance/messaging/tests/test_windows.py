@@ -257,6 +257,9 @@ def test_it_applies_overrides_written_as_settings():
 @pytest.mark.parametrize(("changes", "message"), [
     ({"days": []}, "at least one day"),
     ({"days": {7}}, "from 0 .Monday. to 6"),
+    ({"days": 5}, "a list of numbers"),
+    ({"days": "012345"}, "a list of numbers"),
+    ({"days": {True}}, "from 0 .Monday. to 6"),
     ({"start": time(20), "end": time(8)}, "start before it ends"),
     ({"start": time(8), "end": time(8)}, "start before it ends"),
     ({"start": "8h"}, "such as '08:00'"),
