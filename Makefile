@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help
+.PHONY: run test install messages lint clean help sms-oracle
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
@@ -32,8 +32,18 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install
+test: install sms-oracle
 	@bash scripts/run-tests
+
+# The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
+# tests/oracle/package-lock.json. Without npm its tests skip; with CI=true they fail.
+ORACLE_STAMP := tests/oracle/node_modules/.installed
+sms-oracle: $(ORACLE_STAMP)
+
+$(ORACLE_STAMP): tests/oracle/package.json tests/oracle/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund --prefix tests/oracle; then touch $@; \
+	elif [ "$${CI:-false}" = "true" ]; then echo "sms-oracle: npm missing or npm ci failed, and CI=true"; exit 1; \
+	else echo "sms-oracle: npm missing or npm ci failed; the oracle tests will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) var/test relance.egg-info
