@@ -5,6 +5,7 @@ Empty text policy (documented in sms_text): GSM-7, 0 units, 1 segment with 160 r
 
 from __future__ import annotations
 
+import itertools
 import math
 import unicodedata
 
@@ -27,6 +28,14 @@ mixed_texts = st.lists(
     max_size=250,
 ).map("".join)
 any_texts = st.one_of(gsm_texts, mixed_texts, st.text(max_size=300))
+
+
+def short_id(value):
+    """Readable test ids for long texts: runs of one character as a*152+\\u20ac+b*10."""
+    if not isinstance(value, str):
+        return None
+    runs = [(ch, len(list(run))) for ch, run in itertools.groupby(value)]
+    return "+".join(ascii(ch)[1:-1] + (f"*{n}" if n > 1 else "") for ch, n in runs)[:40] or "empty"
 
 
 def utf16_units(text: str) -> int:
@@ -82,6 +91,7 @@ def test_it_keeps_gsm_7_for_every_basic_and_extension_character():
         ("€ç", UCS2, 2, 1, 70, 68),
         ("\r\n", GSM7, 2, 1, 160, 158),
     ],
+    ids=short_id,
 )
 def test_it_counts_segments_at_the_gsm_03_38_boundaries(text, encoding, units, segments, limit, remaining):
     """R-26: 160/153 septets, 70/67 UCS-2 units; extension characters count two in GSM-7, one in UCS-2."""
