@@ -258,3 +258,5 @@ LOGGING = {
 # --- Relance -------------------------------------------------------------------------------
 RELANCE_API_KEY_PREFIX = "rlk"
 RELANCE_KEY_BACKUP_DAYS = env_int("RELANCE_KEY_BACKUP_DAYS", 7)
+# Where personal data is stored, as consent receipts state it (ISO/IEC TS 27560 storage location).
+RELANCE_STORAGE_LOCATION = env_str("RELANCE_STORAGE_LOCATION", "EU")

@@ -41,6 +41,7 @@ API_SCOPES: dict[str, str] = {
     "contacts:read": "read contacts",
     "contacts:write": "create, update and import contacts",
     "consent:write": "record consent events",
+    "purposes:write": "create, change and activate purposes; publish notices",
     "events:write": "create, update and cancel events",
     "messages:read": "read messages and their status",
     "rights:write": "open data-subject requests",

@@ -1,8 +1,8 @@
 """Purposes and their notices (R-01..R-03, R-11, R-72): list, create, read, change, activate, retire;
 publish and read notices.
 
-Writes need `consent:write` for now (PURPOSES_WRITE below): configuring purposes is the DPO's and
-admin's job, and a dedicated `purposes:write` scope is the better home for it.
+Writes need the `purposes:write` scope: configuring purposes is the DPO's and admin's job, apart
+from recording consent (`consent:write`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..schemas import Code, PageOut, PageParams, Strict, page
 
 router = Router(tags=["purposes"])
 
-PURPOSES_WRITE = "consent:write"
+PURPOSES_WRITE = "purposes:write"
 READ = "organisation:read"
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]

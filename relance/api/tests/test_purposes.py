@@ -90,8 +90,8 @@ def test_it_retires_a_purpose(world, api):
 
 
 def test_it_needs_the_write_scope_to_configure_purposes(world, api):
-    """SPEC §4, R-63: reading needs organisation:read; writing needs consent:write (until a purposes:write scope exists)."""
-    _key, secret = make_api_key(world.a, scopes=["organisation:read"])
+    """SPEC §4, R-63: reading needs organisation:read; writing needs purposes:write (consent:write is not enough)."""
+    _key, secret = make_api_key(world.a, scopes=["organisation:read", "consent:write"])
     client = api(secret)
     assert client.get("/purposes").status_code == 200
     assert_error(client.post("/purposes", {"code": "x"}), 403, "insufficient_scope")
