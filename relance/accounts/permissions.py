@@ -35,17 +35,17 @@ MATRIX: dict[str, tuple[frozenset[str], str]] = {
 }
 
 # API key scopes, the integrator's side of the matrix.
-API_SCOPES: dict[str, str] = {
-    "organisation:read": "read the organisation and its sites",
-    "sites:write": "create and edit sites",
-    "contacts:read": "read contacts",
-    "contacts:write": "create, update and import contacts",
-    "consent:write": "record consent events",
-    "purposes:write": "create, change and activate purposes; publish notices",
-    "events:write": "create, update and cancel events",
-    "messages:read": "read messages and their status",
-    "rights:write": "open data-subject requests",
-    "audit:read": "read the audit trail",
+API_SCOPES: dict[str, str] = {  # labels shown in the back-office and docs
+    "organisation:read": _("read the organisation and its sites"),
+    "sites:write": _("create and edit sites"),
+    "contacts:read": _("read contacts"),
+    "contacts:write": _("create, update and import contacts"),
+    "consent:write": _("record consent events"),
+    "purposes:write": _("create, change and activate purposes; publish notices"),
+    "events:write": _("create, update and cancel events"),
+    "messages:read": _("read messages and their status"),
+    "rights:write": _("open data-subject requests"),
+    "audit:read": _("read the audit trail"),
 }
 
 

@@ -15,21 +15,10 @@ from relance.accounts.models import Organisation, Role
 from relance.accounts.permissions import API_SCOPES
 
 # The scope descriptions of accounts/permissions.py, marked for translation here (same English text).
-SCOPE_LABELS = {
-    "organisation:read": _("read the organisation and its sites"),
-    "sites:write": _("create and edit sites"),
-    "contacts:read": _("read contacts"),
-    "contacts:write": _("create, update and import contacts"),
-    "consent:write": _("record consent events"),
-    "events:write": _("create, update and cancel events"),
-    "messages:read": _("read messages and their status"),
-    "rights:write": _("open data-subject requests"),
-    "audit:read": _("read the audit trail"),
-}
 
 
 def scope_label(scope: str) -> str:
-    return SCOPE_LABELS.get(scope) or API_SCOPES.get(scope, scope)
+    return API_SCOPES.get(scope, scope)
 
 
 def show_service_errors(form: forms.Form, error: ValidationError) -> None:
