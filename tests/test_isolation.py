@@ -29,7 +29,8 @@ BUILDERS = {
     "import_id": lambda org: make_import(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
-NOT_TENANT_PARAMS = {"path", "format"}
+NOT_TENANT_PARAMS = {"path", "format",
+                     "notice_uid"}  # notices are public documents (/p/notices/<uid>/), readable by link
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
 METHODS = ("get", "post", "patch", "put", "delete")
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
@@ -251,7 +252,7 @@ def get_consent_receipt(request, consentevent_id: UUID, format: Literal["kantara
     settings lack contact details a receipt must carry."""
     event = owned_event(request, consentevent_id)
     notice = receipts.notice_for(event)
-    notice_url = request.build_absolute_uri(f"/p/notices/{notice.uid}") if notice else ""
+    notice_url = request.build_absolute_uri(reverse("public:notice", args=[notice.uid])) if notice else ""
     try:
         return receipts.export_receipt(event, format, actor=actor(request), notice_url=notice_url)
     except receipts.ControllerIncomplete as exc:
