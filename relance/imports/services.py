@@ -202,13 +202,18 @@ def _check_consent(plan: Plan, chunk: list[Row]) -> None:
                 "The consent is for %(channels)s, and this row gives no way to reach the person there.")
                      % {"channels": ", ".join(sorted(channels))})
     ids = [row.contact_id for row in proven if row.contact_id]
-    refused = set(ConsentState.objects.for_org(plan.org).filter(
-        contact_id__in=ids, purpose=plan.purpose, status__in=[ConsentStatus.WITHDRAWN, ConsentStatus.OBJECTED],
-    ).values_list("contact_id", "channel"))
+    states = {(contact, channel): (status, since) for contact, channel, status, since in ConsentState.objects.for_org(
+        plan.org).filter(contact_id__in=ids, purpose=plan.purpose).values_list(
+        "contact_id", "channel", "status", "last_occurred_at")}
     for row in proven:
-        if any((row.contact_id, channel) in refused for channel in row.proof["channels"]):
+        held = [states.get((row.contact_id, channel), ("", None)) for channel in row.proof["channels"]]
+        if any(status in (ConsentStatus.WITHDRAWN, ConsentStatus.OBJECTED) for status, _since in held):
             _problem(row, SUPPRESSED, plan, "consent_source", "withdrawn", _(
                 "This person withdrew their consent or objected: an import never enrols them again (R-31)."))
+            continue
+        # A consent as recent as this proof is already in the ledger: importing the file again adds nothing.
+        row.proof["channels"] = [channel for channel, (status, since) in zip(row.proof["channels"], held, strict=True)
+                                 if not (status == ConsentStatus.GIVEN and since and since >= row.proof["occurred_at"])]
 
 
 # --- the batch and its report -------------------------------------------------------------------

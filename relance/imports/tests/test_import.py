@@ -436,3 +436,17 @@ def test_it_says_consent_columns_are_not_used_for_a_purpose_on_another_basis():
     assert {(w["field"], w["code"]) for w in batch.report["warnings"]} >= {
         ("consent_source", "consent_not_used"), ("consent_collector", "consent_not_used")}
     assert ConsentEvent.objects.for_org(org).count() == 0
+
+
+def test_it_adds_nothing_to_the_ledger_when_the_same_file_is_imported_again():
+    """R-11: the ledger only grows with news: a proof no more recent than the consent held is not recorded twice;
+    a newer one is (it renews the validity)."""
+    org = make_org()
+    purpose = make_consent_purpose(org)
+    data = _csv([row_values(1, _day(30)), row_values(2, _day(30))])
+    _run(org, data, purpose=purpose)
+    again = _run(org, data, purpose=purpose)
+    assert (again.status, again.report["unchanged"]) == ("imported", 2)
+    assert ConsentEvent.objects.for_org(org).count() == 2
+    _run(org, _csv([row_values(1, _day(2))]), purpose=purpose)
+    assert ConsentEvent.objects.for_org(org).count() == 3
