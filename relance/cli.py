@@ -12,6 +12,7 @@ COMMANDS = [
     ("setup", "apply migrations to both databases (main and key store)"),
     ("audit verify", "check every audit hash chain; exit 1 naming the first broken row"),
     ("keys rotate", "--master: re-wrap organisation keys under the primary master key; --org ORG: new org key"),
+    ("import contacts", "FILE --org SLUG [--purpose CODE] [--mode all|good] [--dry-run]: CSV import with a report"),
     ("keys status", "which master key wraps what; key versions and data-key counts per organisation"),
     ("consent expire", "record `expired` ledger events for consents past their validity (R-13)"),
     ("consent preset", "--org SLUG: create the purposes and notices suited to the organisation's kind"),
