@@ -14,6 +14,10 @@ def pytest_configure(config):
 
     # Argon2 with test-sized costs (relance.testing); production keeps Django's costs.
     settings.PASSWORD_HASHERS = ["relance.testing.FastArgon2PasswordHasher"]
+    # Tests send through the in-memory providers (relance/providers/locmem.py), never the console.
+    settings.RELANCE_SMS_PROVIDER = "locmem"
+    settings.RELANCE_EMAIL_PROVIDER = "locmem"
+    settings.RELANCE_DEMO = False
 
 
 def pytest_report_header(config):
@@ -28,6 +32,15 @@ def _fresh_key_caches():
     keys.clear_caches()
     yield
     keys.clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def _empty_locmem_provider():
+    from relance.providers.locmem import LocmemProvider
+
+    LocmemProvider.reset()
+    yield
+    LocmemProvider.reset()
 
 
 @pytest.fixture

@@ -116,6 +116,9 @@ INSTALLED_APPS = [
     "relance.contacts",
     "relance.consent",
     "relance.imports",
+    "relance.providers",
+    "relance.messaging",
+    "relance.reminders",
     "relance.audit",
     "relance.api",
     "relance.backoffice",
@@ -260,3 +263,27 @@ RELANCE_API_KEY_PREFIX = "rlk"
 RELANCE_KEY_BACKUP_DAYS = env_int("RELANCE_KEY_BACKUP_DAYS", 7)
 # Where personal data is stored, as consent receipts state it (ISO/IEC TS 27560 storage location).
 RELANCE_STORAGE_LOCATION = env_str("RELANCE_STORAGE_LOCATION", "EU")
+
+# --- Messaging (issue 4) --------------------------------------------------------------------
+# Which provider sends each channel (relance/providers/registry.py). The embedded default prints
+# SMS to the console; production must name a real one (the console provider is refused there).
+RELANCE_SMS_PROVIDER = env_str("RELANCE_SMS_PROVIDER", "console" if RELANCE_ENV == "embedded" else "")
+RELANCE_EMAIL_PROVIDER = env_str("RELANCE_EMAIL_PROVIDER", "console" if RELANCE_ENV == "embedded" else "django")
+if RELANCE_ENV == "production" and RELANCE_SMS_PROVIDER in ("", "console", "locmem", "null"):
+    _required("RELANCE_SMS_PROVIDER (a real provider; console, locmem and null are for development)", None)
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@relance.test")
+# The worker: rows claimed per batch, seconds between polls when idle, claim lease before another
+# worker may take an abandoned claim over, retry back-off (seconds, doubled each attempt, jittered).
+RELANCE_WORKER_BATCH = env_int("RELANCE_WORKER_BATCH", 200)
+RELANCE_WORKER_IDLE_SECONDS = env_int("RELANCE_WORKER_IDLE_SECONDS", 2)
+RELANCE_WORKER_LEASE_SECONDS = env_int("RELANCE_WORKER_LEASE_SECONDS", 300)
+RELANCE_RETRY_BASE_SECONDS = env_int("RELANCE_RETRY_BASE_SECONDS", 30)
+RELANCE_MAX_ATTEMPTS = env_int("RELANCE_MAX_ATTEMPTS", 6)
+# Demo mode: the simulated phone page (/app/phone/) and simulated delivery receipts.
+RELANCE_DEMO = env_bool("RELANCE_DEMO", RELANCE_ENV == "embedded")

@@ -1,0 +1,156 @@
+"""The outbox: messages are written in the transaction of whatever caused them (R-21, R-23).
+
+`enqueue()` decides once at scheduling time (R-21) and writes the message with its validity and its
+first timeline line; the worker decides again just before sending. Reasons that can still change
+before the due time (consent given later, a window) leave the message scheduled with the schedule-
+time decision on its timeline; reasons that cannot (erased, deceased, expired, event cancelled)
+suppress it at once, with the reason kept: nothing is dropped silently (R-20).
+
+`cancel_pending()` and `suppress_pending()` change pending messages in the caller's transaction;
+a message a worker already claimed is covered too: the worker only sends rows it can still move
+from `claimed` to `sending` (R-33).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from relance.consent.decision import decide_for, recipient_for
+from relance.consent.policy import OBLIGATORY_CLASSES, Reason
+from relance.contacts.models import Contact
+
+from . import sending
+from .models import Message, MessageEvent
+
+# Suppressions decided at scheduling that no later fact can undo.
+FINAL_AT_SCHEDULE = {Reason.ERASED, Reason.DECEASED, Reason.EXPIRED, Reason.EVENT_CANCELLED}
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("enqueue() must run inside the transaction of what causes the message")
+
+
+def ensure_data_key(contact: Contact) -> None:
+    """Messages are sealed with their contact's key; a contact without one yet gets one."""
+    if contact.data_key_id is None:
+        from relance.keystore import services as keys
+
+        contact.data_key_id = keys.create_subject_key(contact.crypto_scope())
+        Contact.objects.for_org(contact.organisation_id).filter(pk=contact.pk, data_key_id__isnull=True).update(
+            data_key_id=contact.data_key_id)
+        contact.refresh_from_db(fields=["data_key_id"])
+
+
+def line(message: Message, kind: str, *, at: datetime | None = None, reason: str = "", rule: str = "",
+         detail: dict | None = None) -> MessageEvent:
+    """One timeline line, not yet saved (callers bulk_create them)."""
+    return MessageEvent(organisation_id=message.organisation_id, message=message, at=at or timezone.now(),
+                        kind=kind, reason=str(reason or ""), rule=rule, detail=detail or {})
+
+
+def build(contact: Contact, purpose, channel: str, *, template=None, due_at: datetime, source: str,
+          source_id: str = "", step: int | None = None, valid_until: datetime | None = None,
+          params: dict | None = None, event_ref: str = "", campaign=None, message_class: str | None = None,
+          language: str | None = None, urgent_reason: str = "", sender: str = "") -> Message:
+    """A Message ready to save, sealed with the contact's key."""
+    ensure_data_key(contact)
+    recipient = recipient_for(contact, purpose) if purpose is not None else contact
+    message = Message(
+        organisation_id=contact.organisation_id, contact=contact, recipient=recipient, purpose=purpose,
+        template=template, channel=channel, message_class=message_class or purpose.message_class,
+        language=language or (template.language if template else contact.language) or "fr",
+        source=source, source_id=str(source_id or ""), step=step, event_ref=event_ref or "", campaign=campaign,
+        due_at=due_at, valid_until=valid_until, urgent_reason=urgent_reason, sender=sender,
+    )
+    message.data_key_id = contact.data_key_id
+    if params:
+        message.params = json.dumps(params, default=str, sort_keys=True)
+    return message
+
+
+def _schedule_time_decision(message: Message, now: datetime) -> MessageEvent:
+    if message.purpose is None:  # an automatic reply the person asked for (STOP acknowledgement, INFO)
+        return line(message, "scheduled", at=now)
+    decision = decide_for(message.contact, message.purpose, message.channel, now=now,
+                          event_ref=message.event_ref or None, valid_until=message.valid_until)
+    if decision.action == "suppress" and decision.reason in FINAL_AT_SCHEDULE:
+        message.status, message.reason, message.rule, message.finished_at = (
+            Message.Status.SUPPRESSED, decision.reason, decision.rule, now)
+        return line(message, "suppressed", at=now, reason=decision.reason, rule=decision.rule)
+    if decision.action == "suppress":
+        return line(message, "scheduled", at=now, reason=decision.reason, rule=decision.rule,
+                    detail={"note": "decided again before sending (R-21)"})
+    return line(message, "scheduled", at=now)
+
+
+def enqueue(contact: Contact, purpose, channel: str, **fields) -> Message:
+    """Schedule one message in the caller's transaction; see build() for the fields."""
+    _require_transaction()
+    now = timezone.now()
+    message = build(contact, purpose, channel, **fields)
+    first = _schedule_time_decision(message, now)
+    message.save()
+    first.message = message
+    first.save()
+    return message
+
+
+def enqueue_many(messages: Iterable[Message], *, decided: bool = False) -> list[Message]:
+    """Bulk-write built messages (campaigns, bulk events). `decided=True` when the caller already
+    resolved the audience against consent (the worker decides again anyway)."""
+    _require_transaction()
+    now = timezone.now()
+    messages = list(messages)
+    lines = [line(m, "scheduled", at=now) if decided else _schedule_time_decision(m, now) for m in messages]
+    Message.objects.bulk_create(messages, batch_size=500)
+    MessageEvent.objects.bulk_create(lines, batch_size=1000)
+    return messages
+
+
+def _close_pending(pending, status: str, reason: str, rule: str, detail: dict | None = None) -> int:
+    """Move pending messages (scheduled or claimed) to a final status, with their timeline line."""
+    now = timezone.now()
+    ids = list(pending.filter(status__in=Message.PENDING).values_list("id", "organisation_id"))
+    if not ids:
+        return 0
+    changed = Message.unscoped.filter(id__in=[i for i, _ in ids], status__in=Message.PENDING).update(
+        status=status, reason=str(reason), rule=rule, finished_at=now)
+    MessageEvent.objects.bulk_create([
+        MessageEvent(organisation_id=org_id, message_id=mid, at=now, kind=status, reason=str(reason), rule=rule,
+                     detail=detail or {}) for mid, org_id in ids], batch_size=1000)
+    return changed
+
+
+def cancel_pending(org, *, source: str, source_id: str, reason: str = Reason.EVENT_CANCELLED,
+                   rule: str = "R-27", steps: Iterable[int] | None = None) -> int:
+    """Cancel the pending messages of an event or a campaign (R-27), in the caller's transaction."""
+    _require_transaction()
+    pending = Message.objects.for_org(org).filter(source=source, source_id=str(source_id))
+    if steps is not None:
+        pending = pending.filter(step__in=list(steps))
+    return _close_pending(pending, Message.Status.CANCELLED, reason, rule)
+
+
+def suppress_pending(org, *, recipient_ids: Iterable, channel: str, reason: str, rule: str,
+                     purpose_ids: Iterable[int] | None = None) -> int:
+    """R-33: suppress the pending messages to these recipients, including those a worker claimed."""
+    _require_transaction()
+    # Answers the person is owed (rights requests, breach notices, the STOP acknowledgement) still go.
+    pending = (Message.objects.for_org(org).filter(recipient_id__in=list(recipient_ids), channel=channel)
+               .exclude(purpose__isnull=True).exclude(message_class__in=list(OBLIGATORY_CLASSES)))
+    if purpose_ids is not None:
+        pending = pending.filter(purpose_id__in=list(purpose_ids))
+    return _close_pending(pending, Message.Status.SUPPRESSED, reason, rule)
+
+
+def not_before(message: Message, at: datetime) -> datetime | None:
+    """The sending window (R-22) for this message at `at`, in its organisation's zone."""
+    org = message.contact.organisation
+    return sending.not_before(org, message.message_class, sending.settings_for(org), at,
+                              urgent=bool(message.urgent_reason))

@@ -1,0 +1,99 @@
+"""What every provider looks like (the shape of Django's e-mail backends).
+
+`open()` prepares a connection (an SMPP bind, an HTTP session), `close()` releases it, and
+`send(batch)` takes `Outgoing` messages and returns one `Result` per message, in order. A provider
+never imports messaging or consent: it receives plain values and returns plain values. A failure
+that concerns the whole batch (connection refused, vendor down) is raised as `ProviderError`;
+`permanent` says whether retrying can help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False, code: str = ""):
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready to leave: `ref` is our message id, echoed in the result."""
+
+    ref: str
+    channel: str  # "sms" or "email"
+    to: str  # E.164 number or e-mail address
+    body: str
+    sender: str = ""
+    subject: str = ""
+    encoding: str = "GSM-7"
+    segments: int = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    ref: str
+    status: str  # SENT, FAILED or RETRY
+    provider_ref: str = ""
+    error: str = ""  # a code or short reason, never the message text
+    detail: dict = field(default_factory=dict)
+
+    SENT = "sent"
+    FAILED = "failed"  # permanent: counts towards R-29
+    RETRY = "retry"  # temporary: the worker tries again later
+
+    @classmethod
+    def sent(cls, ref: str, provider_ref: str = "") -> Result:
+        return cls(ref, cls.SENT, provider_ref)
+
+    @classmethod
+    def failed(cls, ref: str, error: str) -> Result:
+        return cls(ref, cls.FAILED, error=error)
+
+    @classmethod
+    def retry(cls, ref: str, error: str) -> Result:
+        return cls(ref, cls.RETRY, error=error)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery report: the provider's reference and the new status (delivered, failed, expired...)."""
+
+    provider_ref: str
+    status: str  # "delivered", "failed" (permanent), "undeliverable_temporary", "accepted"
+    error: str = ""
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message from a person: who (E.164), to which of our senders, and the text."""
+
+    sender: str
+    to: str
+    text: str
+    provider_ref: str = ""
+
+
+class Provider:
+    name = "base"
+    channel = "sms"
+
+    def open(self) -> None:
+        """Prepare a connection; called once before a run of batches."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def send(self, batch: list[Outgoing]) -> list[Result]:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
