@@ -1,0 +1,32 @@
+"""Builders for the campaign, fact-loader and messages tests: purposes, templates, informed contacts."""
+
+from __future__ import annotations
+
+from relance.consent import services as consent
+from relance.consent.tests.helpers import give, make_consent_purpose, make_purpose, notice_of
+from relance.messaging.models import Template
+from relance.testing import SYSTEM, make_contact
+
+__all__ = ["give", "inform", "informed_contact", "make_consent_purpose", "make_purpose", "make_template",
+           "PROMO_BODY", "SERVICE_BODY"]
+
+SERVICE_BODY = "Bonjour {first_name}, la médiathèque sera fermée lundi. {org}"
+PROMO_BODY = "{sender} : nouvelle saison de concerts, programme sur notre site. {stop}"
+
+
+def make_template(purpose, *, channel="sms", language="fr", code="annonce", body=None, subject="Annonce"):
+    """A template row (the templates' own services and linter are tested elsewhere)."""
+    promotional = purpose.message_class.startswith("promotional")
+    return Template.objects.create(
+        organisation_id=purpose.organisation_id, purpose=purpose, code=code, channel=channel, language=language,
+        body=body or (PROMO_BODY if promotional else SERVICE_BODY), subject=subject if channel == "email" else "")
+
+
+def inform(contact, purpose):
+    return consent.record_information(purpose, notice_of(purpose), actor=SYSTEM, method="paper_form", contact=contact)
+
+
+def informed_contact(org, purpose, **overrides):
+    contact = make_contact(org, **overrides)
+    inform(contact, purpose)
+    return contact
