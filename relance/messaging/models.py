@@ -227,6 +227,9 @@ class Campaign(TenantModel):
     enqueued = models.PositiveIntegerField(default=0)
     excluded = models.JSONField(default=dict, blank=True)  # {reason: count}
     cursor = models.CharField(max_length=64, blank=True)  # last contact id enqueued
+    # Throttling: the due time of the next message enqueued; moved forward on resume, like the
+    # pending messages, so that a resumed campaign keeps its rate.
+    next_due_at = models.DateTimeField(null=True, blank=True)
     created_by = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
