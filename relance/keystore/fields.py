@@ -164,3 +164,20 @@ class SealedModel(models.Model):
         """The stored ciphertext of a field (for tests and dumps)."""
         value = self.__dict__.get(self._meta.get_field(name).attname)
         return None if value is _Pending else value
+
+
+def seal_now(instance: SealedModel, *names: str) -> None:
+    """Seal pending clear values now (before a bulk_update, which does not call pre_save)."""
+    for name in names:
+        field = instance._meta.get_field(name)
+        field.pre_save(instance, add=False)
+
+
+class stored_values:
+    """Within this block, sealed attributes read as their stored bytes: bulk_update() can write them."""
+
+    def __enter__(self):
+        self._token = _raw_reads.set(True)
+
+    def __exit__(self, *exc):
+        _raw_reads.reset(self._token)

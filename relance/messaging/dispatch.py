@@ -1,0 +1,270 @@
+"""One claimed batch, from decision to recorded result (the body of the worker's loop).
+
+decide again (R-21, with the sending window R-22 and validity R-23) → move the sendable rows from
+`claimed` to `sending` with a conditional UPDATE (a STOP or a cancellation that got there first wins,
+R-33) → render → send outside any transaction → record every result in bulk. Temporary failures are
+retried with exponential back-off and jitter, never past the message's validity; permanent ones fail
+and count towards R-29.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from relance.consent.decision import facts_for
+from relance.consent.policy import MessageFacts, Reason, decide
+from relance.contacts import services as contacts
+from relance.keystore.fields import seal_now, stored_values
+from relance.providers.base import Outgoing, ProviderError, Receipt, Result
+
+from . import render, sending
+from .models import Message, MessageEvent
+from .outbox import line
+
+log = logging.getLogger("relance.worker")
+
+
+class Batch:
+    """The messages one worker claimed, and what became of each."""
+
+    def __init__(self, worker_name: str, messages: list[Message], now: datetime):
+        self.worker_name = worker_name
+        self.messages = messages
+        self.now = now
+        self.lines: list[MessageEvent] = []
+        self.settings_cache: dict[int, object] = {}
+
+    def sending_settings(self, org):
+        if org.pk not in self.settings_cache:
+            self.settings_cache[org.pk] = sending.settings_for(org)
+        return self.settings_cache[org.pk]
+
+
+# --- decide -------------------------------------------------------------------------------------
+def decision_for(message: Message, batch: Batch):
+    """decide() again just before sending (R-21), with the window (R-22) and validity (R-23)."""
+    org = message.contact.organisation
+    nb = sending.not_before(org, message.message_class, batch.sending_settings(org), batch.now,
+                            urgent=bool(message.urgent_reason))
+    if message.purpose is None:  # an answer the person asked for (STOP acknowledgement, INFO)
+        return _reply_decision(message, batch.now)
+    contact_f, purpose_f, consent_f = facts_for(message.contact, message.purpose, message.channel, now=batch.now,
+                                                event_ref=message.event_ref or None)
+    if purpose_f.message_class != message.message_class:  # a consent request for this purpose (R-28)
+        purpose_f = replace(purpose_f, message_class=message.message_class)
+    facts = MessageFacts(channel=message.channel, country=org.country, organisation_paused=org.paused,
+                         valid_until=message.valid_until, event_ref=message.event_ref or None, not_before=nb)
+    return decide(contact_f, purpose_f, consent_f, facts, batch.now)
+
+
+def _reply_decision(message: Message, now: datetime):
+    from relance.consent.policy import send, suppress
+
+    if message.valid_until is not None and message.valid_until <= now:
+        return suppress(Reason.EXPIRED, "R-23")
+    return send("R-32")
+
+
+def apply_decisions(batch: Batch) -> list[Message]:
+    """Suppress or defer what must not go now; return the messages that may be sent."""
+    sendable = []
+    for message in batch.messages:
+        decision = decision_for(message, batch)
+        if decision.action == "send":
+            sendable.append(message)
+        elif decision.action == "defer":
+            changes = {"status": Message.Status.SCHEDULED, "due_at": decision.until, "claimed_by": "",
+                       "claimed_at": None, "reason": "window", "rule": decision.rule}
+            if _save_claimed(message, changes, batch):
+                batch.lines.append(line(message, "deferred", at=batch.now, reason="window", rule=decision.rule,
+                                        detail={"until": decision.until.isoformat()}))
+        else:
+            status = Message.Status.EXPIRED if decision.reason == Reason.EXPIRED else Message.Status.SUPPRESSED
+            changes = {"status": status, "reason": decision.reason, "rule": decision.rule, "finished_at": batch.now}
+            if _save_claimed(message, changes, batch):
+                batch.lines.append(line(message, status, at=batch.now, reason=decision.reason, rule=decision.rule))
+    return sendable
+
+
+def _save_claimed(message: Message, changes: dict, batch: Batch) -> bool:
+    """Write a decision only where the row is still ours and still claimed (a STOP may have closed it)."""
+    done = Message.unscoped.filter(pk=message.pk, status=Message.Status.CLAIMED,
+                                   claimed_by=batch.worker_name).update(**changes)
+    for name, value in changes.items():
+        setattr(message, name, value)
+    return bool(done)
+
+
+# --- the R-33 gate ------------------------------------------------------------------------------
+def begin_sending(messages: list[Message], batch: Batch) -> list[Message]:
+    """claimed → sending, only for rows nobody closed meanwhile; the rest are not sent."""
+    if not messages:
+        return []
+    ids = [m.pk for m in messages]
+    with transaction.atomic():
+        Message.unscoped.filter(id__in=ids, status=Message.Status.CLAIMED, claimed_by=batch.worker_name).update(
+            status=Message.Status.SENDING, attempts=F("attempts") + 1)
+        ours = set(Message.unscoped.filter(id__in=ids, status=Message.Status.SENDING,
+                                           claimed_by=batch.worker_name).values_list("id", flat=True))
+    kept = [m for m in messages if m.pk in ours]
+    for message in kept:
+        message.attempts += 1
+    return kept
+
+
+# --- render -------------------------------------------------------------------------------------
+def public_link(path: str = "/p/") -> str:
+    base = getattr(settings, "RELANCE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}{path}"
+
+
+def render_one(message: Message, batch: Batch) -> render.Rendered:
+    org = message.contact.organisation
+    sending_settings = batch.sending_settings(org)
+    if message.source == Message.Source.REPLY:
+        from . import replies
+
+        kind = json.loads(message.params or "{}").get("reply", "")
+        text = replies.reply_text(kind, org, sending_settings, message.language)
+        if message.channel != "sms":
+            return render.Rendered(text)
+        from relance.lib import sms_text
+
+        analysis = sms_text.analyse(text)
+        return render.Rendered(text, "", analysis.encoding, analysis.segments)
+    return render.render_message(message, org=org, sending=sending_settings, link=public_link())
+
+
+def address_of(message: Message) -> str:
+    recipient = message.recipient
+    return (recipient.phone if message.channel == "sms" else recipient.email) or ""
+
+
+def sender_of(message: Message, batch: Batch) -> str:
+    org = message.contact.organisation
+    sending_settings = batch.sending_settings(org)
+    if message.channel == "sms":
+        return sending_settings.sms_sender or org.slug[:11]
+    return sending_settings.email_from or settings.DEFAULT_FROM_EMAIL
+
+
+def prepare(messages: list[Message], batch: Batch) -> tuple[list[tuple[Message, Outgoing]], list[tuple]]:
+    """Outgoing items for the provider, and results for what could not even be prepared."""
+    ready, failed = [], []
+    for message in messages:
+        to = address_of(message)
+        if not to:
+            failed.append((message, Result.failed(str(message.pk), "no_address"), ""))
+            continue
+        try:
+            rendered = render_one(message, batch)
+        except render.RenderError as exc:
+            log.warning("message not rendered", extra={"message_id": str(message.pk), "error": str(exc)[:120]})
+            failed.append((message, Result.failed(str(message.pk), "render_error"), ""))
+            continue
+        message.body, message.encoding, message.segments = rendered.text, rendered.encoding, rendered.segments or None
+        message.sender = sender_of(message, batch)
+        ready.append((message, Outgoing(ref=str(message.pk), channel=message.channel, to=to, body=rendered.text,
+                                        sender=message.sender, subject=rendered.subject,
+                                        encoding=rendered.encoding or "", segments=rendered.segments or 1)))
+    return ready, failed
+
+
+# --- send ---------------------------------------------------------------------------------------
+def send_all(ready: list[tuple[Message, Outgoing]], provider_for) -> list[tuple]:
+    """Call the providers, one batch per channel; a batch-wide error becomes each message's result."""
+    results = []
+    for channel in sorted({m.channel for m, _ in ready}):
+        items = [(m, out) for m, out in ready if m.channel == channel]
+        name = channel
+        try:
+            provider = provider_for(channel)  # opens it: a refused connection is a batch-wide error too
+            name = provider.name
+            answers = provider.send([out for _, out in items])
+        except ProviderError as exc:
+            log.warning("provider batch failed", extra={"provider": name, "permanent": exc.permanent,
+                                                         "error": type(exc).__name__, "count": len(items)})
+            make = Result.failed if exc.permanent else Result.retry
+            answers = [make(out.ref, exc.code or "provider_error") for _, out in items]
+        by_ref = {answer.ref: answer for answer in answers}
+        for message, out in items:
+            answer = by_ref.get(out.ref) or Result.retry(out.ref, "no_answer")
+            results.append((message, answer, name))
+    return results
+
+
+# --- record -------------------------------------------------------------------------------------
+def backoff(attempts: int, now: datetime) -> datetime:
+    base = max(1, settings.RELANCE_RETRY_BASE_SECONDS)
+    delay = min(base * (2 ** max(0, attempts - 1)), 6 * 3600)
+    return now + timedelta(seconds=delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter, not a secret)
+
+
+def record(results: list[tuple], batch: Batch) -> dict[str, int]:
+    now = timezone.now()
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    sent, retried, failed = [], [], []
+    for message, result, provider in results:
+        message.provider = provider
+        if result.status == Result.SENT:
+            message.status, message.provider_ref, message.sent_at, message.reason = (
+                Message.Status.SENT, result.provider_ref[:100], now, "")
+            sent.append(message)
+            batch.lines.append(line(message, "sent", at=now, detail={"provider": provider}))
+        elif result.status == Result.RETRY and _may_retry(message, now):
+            message.status, message.due_at, message.reason = (
+                Message.Status.SCHEDULED, backoff(message.attempts, now), result.error[:40])
+            message.claimed_by, message.claimed_at = "", None
+            retried.append(message)
+            batch.lines.append(line(message, "retry", at=now, reason=result.error[:40],
+                                    detail={"attempt": message.attempts, "next": message.due_at.isoformat()}))
+        else:
+            reason = result.error if result.status == Result.FAILED else "max_attempts"
+            message.status, message.reason, message.finished_at = Message.Status.FAILED, reason[:40], now
+            failed.append((message, result.status == Result.FAILED))
+            batch.lines.append(line(message, "failed", at=now, reason=reason[:40], rule="R-29"))
+    _write(sent, ["status", "provider", "provider_ref", "sent_at", "reason", "body", "encoding", "segments", "sender"])
+    _write(retried, ["status", "due_at", "reason", "claimed_by", "claimed_at", "provider"])
+    _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"])
+    MessageEvent.objects.bulk_create(batch.lines, batch_size=1000)
+    batch.lines = []
+    for message, permanent in failed:
+        if permanent and message.channel == "sms":
+            contacts.record_delivery_failure(message.recipient, permanent=True)
+    counts.update(sent=len(sent), retry=len(retried), failed=len(failed))
+    return counts
+
+
+def _may_retry(message: Message, now: datetime) -> bool:
+    if message.attempts >= settings.RELANCE_MAX_ATTEMPTS:
+        return False
+    return message.valid_until is None or backoff(message.attempts, now) < message.valid_until
+
+
+def _write(messages: list[Message], fields: list[str]) -> None:
+    if not messages:
+        return
+    if "body" in fields:
+        for message in messages:
+            seal_now(message, "body")
+    with stored_values():
+        Message.unscoped.bulk_update(messages, fields, batch_size=500)
+
+
+def simulate_receipts(results: list[tuple]) -> None:
+    """The console provider has no network to report back: the demo gets its receipts here, through
+    the same path as a real provider's (messaging/receipts.py)."""
+    from .receipts import apply_receipt
+
+    for _message, result, provider in results:
+        if result.status == Result.SENT:
+            apply_receipt(provider, Receipt(provider_ref=result.provider_ref, status="delivered"))

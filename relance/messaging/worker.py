@@ -1,0 +1,172 @@
+"""The worker: a polling loop that claims due messages and sends them (healthchecks' sendalerts).
+
+Any number of workers may run against one PostgreSQL: a claim is `SELECT … FOR UPDATE SKIP LOCKED`
+of due rows, marked `claimed` with the worker's name in the same short transaction; SQLite has one
+writer at a time, so the claim is simply a transaction there. A claim older than the lease
+(RELANCE_WORKER_LEASE_SECONDS) is taken back: `claimed` rows go back to the queue; `sending` rows
+(the worker died between the provider call and the record) go back marked for reconciliation, so a
+duplicate is possible but bounded by one batch and visible on the timeline.
+
+SIGTERM or SIGINT: the current batch finishes, then the loop stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from relance.providers.registry import provider_for
+
+from . import dispatch
+from .models import Campaign, Message, MessageEvent
+
+log = logging.getLogger("relance.worker")
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, name: str | None = None, *, batch_size: int | None = None, provider_for=provider_for,
+                 simulate_receipts: bool | None = None):
+        self.name = (name or default_name())[:64]
+        self.batch_size = batch_size or settings.RELANCE_WORKER_BATCH
+        self._provider_for = provider_for
+        self._providers: dict[str, object] = {}
+        self.simulate_receipts = simulate_receipts
+        self.totals = {"claimed": 0, "sent": 0, "retry": 0, "failed": 0}
+
+    # --- providers, opened once per worker ---
+    def provider(self, channel: str):
+        if channel not in self._providers:
+            provider = self._provider_for(channel)
+            provider.open()
+            self._providers[channel] = provider
+        return self._providers[channel]
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            try:
+                provider.close()
+            except Exception:  # closing must not hide the reason we stopped
+                log.exception("provider close failed")
+        self._providers.clear()
+
+    # --- one round ---
+    def run_once(self, now: datetime | None = None) -> int:
+        now = now or timezone.now()
+        self.take_back_stale(now)
+        ids = self.claim(now)
+        if not ids:
+            return 0
+        self.process(ids, now)
+        return len(ids)
+
+    def claim(self, now: datetime) -> list:
+        with transaction.atomic():
+            due = (Message.unscoped.filter(status=Message.Status.SCHEDULED, due_at__lte=now)
+                   .exclude(campaign__status=Campaign.Status.PAUSED).order_by("due_at"))
+            if connection.features.has_select_for_update_skip_locked:
+                due = due.select_for_update(skip_locked=True, of=("self",))
+            ids = list(due.values_list("id", flat=True)[: self.batch_size])
+            if ids:
+                Message.unscoped.filter(id__in=ids).update(status=Message.Status.CLAIMED, claimed_by=self.name,
+                                                           claimed_at=now)
+        self.totals["claimed"] += len(ids)
+        return ids
+
+    def process(self, ids: list, now: datetime) -> dict[str, int]:
+        messages = list(Message.unscoped.filter(id__in=ids, status=Message.Status.CLAIMED, claimed_by=self.name)
+                        .select_related("contact__organisation", "recipient", "purpose", "template"))
+        batch = dispatch.Batch(self.name, messages, now)
+        sendable = dispatch.apply_decisions(batch)
+        sending = dispatch.begin_sending(sendable, batch)
+        ready, unprepared = dispatch.prepare(sending, batch)
+        results = unprepared + dispatch.send_all(ready, self.provider)
+        with transaction.atomic():
+            counts = dispatch.record(results, batch)
+        if self._simulates(results):
+            with transaction.atomic():
+                dispatch.simulate_receipts(results)
+        for key, value in counts.items():
+            self.totals[key] += value
+        return counts
+
+    def _simulates(self, results) -> bool:
+        if self.simulate_receipts is not None:
+            return self.simulate_receipts and bool(results)
+        return bool(results) and any(getattr(p, "simulated_receipts", False) for p in self._providers.values())
+
+    def take_back_stale(self, now: datetime) -> int:
+        """Claims older than the lease belong to a worker that died: put them back in the queue."""
+        limit = now - timedelta(seconds=settings.RELANCE_WORKER_LEASE_SECONDS)
+        stale = list(Message.unscoped.filter(status__in=[Message.Status.CLAIMED, Message.Status.SENDING],
+                                             claimed_at__lt=limit).values_list("id", "organisation_id", "status")[:1000])
+        if not stale:
+            return 0
+        with transaction.atomic():
+            for message_id, org_id, status in stale:
+                if Message.unscoped.filter(pk=message_id, status=status, claimed_at__lt=limit).update(
+                        status=Message.Status.SCHEDULED, claimed_by="", claimed_at=None):
+                    MessageEvent.objects.create(
+                        organisation_id=org_id, message_id=message_id, at=now, kind="requeued",
+                        reason="worker_lost", detail={"reconcile": status == Message.Status.SENDING})
+        return len(stale)
+
+    # --- the loop ---
+    def run(self, stop: threading.Event | None = None, *, idle: float | None = None) -> None:
+        stop = stop or threading.Event()
+        idle = settings.RELANCE_WORKER_IDLE_SECONDS if idle is None else idle
+        log.info("worker started", extra={"worker": self.name})
+        last_housekeeping = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_housekeeping > 5:
+                    self.housekeeping()
+                    last_housekeeping = time.monotonic()
+                try:
+                    handled = self.run_once()
+                except Exception:
+                    log.exception("worker round failed", extra={"worker": self.name})
+                    handled = 0
+                    stop.wait(idle)
+                if not handled:
+                    stop.wait(idle)
+        finally:
+            self.close()
+            log.info("worker stopped", extra={"worker": self.name, **self.totals})
+
+    def housekeeping(self) -> None:
+        """Work that is not a message: advancing running campaigns (their next batch)."""
+        try:
+            from . import campaigns
+        except ImportError:
+            return
+        runner = getattr(campaigns, "run_campaigns", None)
+        if runner is not None:
+            try:
+                runner(timezone.now())
+            except Exception:
+                log.exception("campaign round failed")
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT finish the current batch, then stop (main thread only)."""
+
+    def handler(signum, frame):
+        log.info("worker stopping", extra={"signal": signum})
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
