@@ -196,6 +196,8 @@ AXES_VERBOSE = False
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 OTP_TOTP_ISSUER = "Relance"
+# The address people reach the public pages at (notice links in consent requests, R-28).
+RELANCE_PUBLIC_URL = env_str("RELANCE_PUBLIC_URL", "http://127.0.0.1:8000") or "http://127.0.0.1:8000"
 RELANCE_SECOND_FACTOR_ROLES = {"admin", "dpo"}
 
 SESSION_COOKIE_AGE = env_int("RELANCE_SESSION_MAX_AGE", 8 * 3600)
