@@ -15,7 +15,12 @@ PROMO_BODY = "{sender} : nouvelle saison de concerts, programme sur notre site. 
 
 
 def make_template(purpose, *, channel="sms", language="fr", code="annonce", body=None, subject="Annonce"):
-    """A template row (the templates' own services and linter are tested elsewhere)."""
+    """A template row (the templates' own services and linter are tested elsewhere); the existing one
+    when the purpose already has this code, channel and language."""
+    existing = Template.objects.for_org(purpose.organisation_id).filter(
+        purpose=purpose, code=code, channel=channel, language=language).first()
+    if existing is not None:
+        return existing
     promotional = purpose.message_class.startswith("promotional")
     return Template.objects.create(
         organisation_id=purpose.organisation_id, purpose=purpose, code=code, channel=channel, language=language,
