@@ -289,3 +289,9 @@ RELANCE_RETRY_BASE_SECONDS = env_int("RELANCE_RETRY_BASE_SECONDS", 30)
 RELANCE_MAX_ATTEMPTS = env_int("RELANCE_MAX_ATTEMPTS", 6)
 # Demo mode: the simulated phone page (/app/phone/) and simulated delivery receipts.
 RELANCE_DEMO = env_bool("RELANCE_DEMO", RELANCE_ENV == "embedded")
+# The shared secret of the built-in providers' webhooks (console, locmem: the simulated phone and
+# tests), sent as X-Relance-Webhook-Secret. Generated into var/ on the embedded default; in
+# production, without it, every call to them is refused (403).
+RELANCE_WEBHOOK_SECRET = env_secret("RELANCE_WEBHOOK_SECRET") or ""
+if not PRODUCTION and not RELANCE_WEBHOOK_SECRET:
+    RELANCE_WEBHOOK_SECRET = generated_secret(VAR_DIR / "webhook_secret", new_django_secret)

@@ -6,6 +6,7 @@ from ninja import NinjaAPI, Swagger
 
 from . import errors
 from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites
+from .endpoints import webhooks
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
 
@@ -85,3 +86,4 @@ api.add_router("", contacts.router)
 for module in (purposes, consent):
     api.add_router("", module.router)
 api.add_router("", imports.router)
+api.add_router("", webhooks.router)
