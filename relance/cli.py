@@ -16,6 +16,8 @@ COMMANDS = [
     ("keys status", "which master key wraps what; key versions and data-key counts per organisation"),
     ("consent expire", "record `expired` ledger events for consents past their validity (R-13)"),
     ("consent preset", "--org SLUG: create the purposes and notices suited to the organisation's kind"),
+    ("bench dispatch", "SPEC §7 dispatch benchmark (PostgreSQL): --messages N --batch 100,500 --workers 2 --json PATH"),
+    ("bench stop", "SPEC §7 STOP benchmark: --stops N over HTTP to the inbound webhook, --json PATH"),
     ("permissions", "print the role permission matrix (docs/permissions.md is generated from it)"),
 ]
 

@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "relance.backoffice",
     "relance.public",
     "relance.ops",
+    "relance.bench",
 ]
 
 MIDDLEWARE = [

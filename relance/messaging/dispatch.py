@@ -12,22 +12,26 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from relance.consent.decision import facts_for
+from relance.accounts.models import Organisation
+from relance.consent.models import Purpose
 from relance.consent.policy import MessageFacts, Reason, decide
 from relance.contacts import services as contacts
+from relance.contacts.models import Contact
 from relance.keystore.fields import seal_now, stored_values
 from relance.providers.base import Outgoing, ProviderError, Receipt, Result
 
 from . import render, sending
-from .models import Message, MessageEvent
+from .facts import load_facts
+from .models import Message, MessageEvent, Template
 from .outbox import line
 
 log = logging.getLogger("relance.worker")
@@ -42,28 +46,107 @@ class Batch:
         self.now = now
         self.lines: list[MessageEvent] = []
         self.settings_cache: dict[int, object] = {}
+        self.window_cache: dict[tuple, datetime | None] = {}
 
     def sending_settings(self, org):
         if org.pk not in self.settings_cache:
             self.settings_cache[org.pk] = sending.settings_for(org)
         return self.settings_cache[org.pk]
 
+    def not_before(self, org, message_class: str, urgent: bool) -> datetime | None:
+        """The window (R-22) at the batch's `now`: the same for every message of one organisation and class."""
+        key = (org.pk, message_class, urgent)
+        if key not in self.window_cache:
+            self.window_cache[key] = sending.not_before(org, message_class, self.sending_settings(org), self.now,
+                                                        urgent=urgent)
+        return self.window_cache[key]
+
+
+# --- load ---------------------------------------------------------------------------------------
+def load_batch(ids: list, worker_name: str) -> list[Message]:
+    """The claimed messages with their contact, recipient, organisation, purpose and template, each
+    row read once and shared (select_related would build one copy of each per message)."""
+    messages = list(Message.unscoped.filter(id__in=ids, status=Message.Status.CLAIMED, claimed_by=worker_name))
+    if not messages:
+        return []
+    contacts = _by_pk(Contact.unscoped, {m.contact_id for m in messages} | {m.recipient_id for m in messages})
+    orgs = _by_pk(Organisation.objects, {c.organisation_id for c in contacts.values()})
+    purposes = _by_pk(Purpose.unscoped, {m.purpose_id for m in messages if m.purpose_id})
+    templates = _by_pk(Template.unscoped, {m.template_id for m in messages if m.template_id})
+    for contact in contacts.values():
+        _attach(contact, "organisation", orgs[contact.organisation_id])
+    for purpose in purposes.values():
+        _attach(purpose, "organisation", orgs[purpose.organisation_id])
+    for message in messages:
+        _attach(message, "contact", contacts[message.contact_id])
+        _attach(message, "recipient", contacts[message.recipient_id])
+        _attach(message, "purpose", purposes.get(message.purpose_id))
+        _attach(message, "template", templates.get(message.template_id))
+    return messages
+
+
+def _by_pk(manager, pks: set) -> dict:
+    return {row.pk: row for row in manager.filter(pk__in=pks)} if pks else {}
+
+
+def _attach(instance, name: str, value) -> None:
+    """What select_related does: the related object in the instance's cache (no query on access)."""
+    type(instance)._meta.get_field(name).set_cached_value(instance, value)
+
 
 # --- decide -------------------------------------------------------------------------------------
-def decision_for(message: Message, batch: Batch):
-    """decide() again just before sending (R-21), with the window (R-22) and validity (R-23)."""
+def decisions_for(batch: Batch) -> dict:
+    """decide() again just before sending (R-21), with the window (R-22) and validity (R-23), for the
+    whole batch: the facts are read with `facts.load_facts()` per (purpose, channel), a few queries
+    for hundreds of messages, exactly the facts `facts_for()` reads one contact at a time."""
+    decisions = {}
+    groups: dict[tuple, list[Message]] = defaultdict(list)
+    for message in batch.messages:
+        if message.purpose is None:  # an answer the person asked for (STOP acknowledgement, INFO)
+            decisions[message.pk] = _reply_decision(message, batch.now)
+        else:
+            groups[(message.purpose_id, message.channel)].append(message)
+    for messages in groups.values():
+        purpose, channel = messages[0].purpose, messages[0].channel
+        for round_ in _rounds(messages):
+            # A contact appears once per round: its event_ref (R-13, per-event consent) is its message's.
+            found = load_facts(messages[0].contact.organisation, [m.contact for m in round_], purpose, channel, batch.now,
+                               event_refs={m.contact_id: m.event_ref for m in round_ if m.event_ref})
+            for message in round_:
+                decisions[message.pk] = _decide(message, found[message.contact_id], batch)
+    return decisions
+
+
+def _rounds(messages: list[Message]) -> list[list[Message]]:
+    rounds: list[list[Message]] = []
+    seen: dict = defaultdict(int)
+    for message in messages:
+        n = seen[message.contact_id]
+        seen[message.contact_id] += 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(message)
+    return rounds
+
+
+def _decide(message: Message, facts, batch: Batch):
+    contact_f, purpose_f, consent_f = facts
     org = message.contact.organisation
-    nb = sending.not_before(org, message.message_class, batch.sending_settings(org), batch.now,
-                            urgent=bool(message.urgent_reason))
-    if message.purpose is None:  # an answer the person asked for (STOP acknowledgement, INFO)
-        return _reply_decision(message, batch.now)
-    contact_f, purpose_f, consent_f = facts_for(message.contact, message.purpose, message.channel, now=batch.now,
-                                                event_ref=message.event_ref or None)
     if purpose_f.message_class != message.message_class:  # a consent request for this purpose (R-28)
         purpose_f = replace(purpose_f, message_class=message.message_class)
-    facts = MessageFacts(channel=message.channel, country=org.country, organisation_paused=org.paused,
-                         valid_until=message.valid_until, event_ref=message.event_ref or None, not_before=nb)
-    return decide(contact_f, purpose_f, consent_f, facts, batch.now)
+    nb = batch.not_before(org, message.message_class, bool(message.urgent_reason))
+    message_f = MessageFacts(channel=message.channel, country=org.country, organisation_paused=org.paused,
+                             valid_until=message.valid_until, event_ref=message.event_ref or None, not_before=nb)
+    return decide(contact_f, purpose_f, consent_f, message_f, batch.now)
+
+
+def decision_for(message: Message, batch: Batch):
+    """One message's decision (the batch path above gives the same answer for many at once)."""
+    if message.purpose is None:
+        return _reply_decision(message, batch.now)
+    found = load_facts(message.contact.organisation, [message.contact], message.purpose, message.channel, batch.now,
+                       event_refs={message.contact_id: message.event_ref} if message.event_ref else None)
+    return _decide(message, found[message.contact_id], batch)
 
 
 def _reply_decision(message: Message, now: datetime):
@@ -75,33 +158,48 @@ def _reply_decision(message: Message, now: datetime):
 
 
 def apply_decisions(batch: Batch) -> list[Message]:
-    """Suppress or defer what must not go now; return the messages that may be sent."""
+    """Suppress or defer what must not go now; return the messages that may be sent. The writes are
+    grouped: one conditional UPDATE per distinct outcome (deferred until T, suppressed for reason R)."""
     sendable = []
+    closing: dict[tuple, list[Message]] = defaultdict(list)
+    decisions = decisions_for(batch)
     for message in batch.messages:
-        decision = decision_for(message, batch)
+        decision = decisions[message.pk]
         if decision.action == "send":
             sendable.append(message)
         elif decision.action == "defer":
-            changes = {"status": Message.Status.SCHEDULED, "due_at": decision.until, "claimed_by": "",
-                       "claimed_at": None, "reason": "window", "rule": decision.rule}
-            if _save_claimed(message, changes, batch):
-                batch.lines.append(line(message, "deferred", at=batch.now, reason="window", rule=decision.rule,
-                                        detail={"until": decision.until.isoformat()}))
+            closing[("deferred", decision.until, "window", decision.rule)].append(message)
         else:
             status = Message.Status.EXPIRED if decision.reason == Reason.EXPIRED else Message.Status.SUPPRESSED
-            changes = {"status": status, "reason": decision.reason, "rule": decision.rule, "finished_at": batch.now}
-            if _save_claimed(message, changes, batch):
-                batch.lines.append(line(message, status, at=batch.now, reason=decision.reason, rule=decision.rule))
+            closing[(status, None, str(decision.reason), decision.rule)].append(message)
+    for (kind, until, reason, rule), messages in closing.items():
+        if kind == "deferred":
+            changes = {"status": Message.Status.SCHEDULED, "due_at": until, "claimed_by": "", "claimed_at": None,
+                       "reason": reason, "rule": rule}
+            detail = {"until": until.isoformat()}
+        else:
+            changes, detail = {"status": kind, "reason": reason, "rule": rule, "finished_at": batch.now}, None
+        for message in _save_claimed(messages, changes, batch):
+            batch.lines.append(line(message, kind, at=batch.now, reason=reason, rule=rule, detail=detail))
     return sendable
 
 
-def _save_claimed(message: Message, changes: dict, batch: Batch) -> bool:
-    """Write a decision only where the row is still ours and still claimed (a STOP may have closed it)."""
-    done = Message.unscoped.filter(pk=message.pk, status=Message.Status.CLAIMED,
-                                   claimed_by=batch.worker_name).update(**changes)
-    for name, value in changes.items():
-        setattr(message, name, value)
-    return bool(done)
+def _save_claimed(messages: list[Message], changes: dict, batch: Batch) -> list[Message]:
+    """Write a decision only to the rows still ours and still claimed (a STOP may have closed some):
+    lock them, then update exactly those. Returns the messages changed."""
+    with transaction.atomic():
+        mine = Message.unscoped.filter(pk__in=[m.pk for m in messages], status=Message.Status.CLAIMED,
+                                       claimed_by=batch.worker_name)
+        if connection.features.has_select_for_update:
+            mine = mine.select_for_update(of=("self",))
+        ours = set(mine.values_list("id", flat=True))
+        if ours:
+            Message.unscoped.filter(pk__in=ours).update(**changes)
+    changed = [m for m in messages if m.pk in ours]
+    for message in changed:
+        for name, value in changes.items():
+            setattr(message, name, value)
+    return changed
 
 
 # --- the R-33 gate ------------------------------------------------------------------------------
@@ -251,13 +349,32 @@ def _may_retry(message: Message, now: datetime) -> bool:
 
 
 def _write(messages: list[Message], fields: list[str]) -> None:
+    """Write these fields of these rows by primary key. bulk_update()'s CASE WHEN expressions cost
+    more to build than to run: PostgreSQL gets one UPDATE … FROM unnest(arrays), SQLite an executemany."""
     if not messages:
         return
     if "body" in fields:
         for message in messages:
             seal_now(message, "body")
+    meta = Message._meta
+    columns = [meta.get_field(name) for name in fields]
     with stored_values():
-        Message.unscoped.bulk_update(messages, fields, batch_size=500)
+        rows = [[meta.pk.get_db_prep_value(m.pk, connection)]
+                + [f.get_db_prep_save(f.value_from_object(m), connection) for f in columns] for m in messages]
+    quote = connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement for the whole batch: the values travel as one array per column.
+            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in [meta.pk, *columns])
+            names = ", ".join(quote(f.column) for f in [meta.pk, *columns])
+            sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+            sql = f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) WHERE {table}.{pk} = v.{pk}"  # noqa: S608
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+            sql = f"UPDATE {table} SET {sets} WHERE {pk} = %s"  # noqa: S608 (names from the model, values as parameters)
+            cursor.executemany(sql, [[*row[1:], row[0]] for row in rows])
 
 
 def simulate_receipts(results: list[tuple]) -> None:

@@ -87,8 +87,7 @@ class Worker:
         return ids
 
     def process(self, ids: list, now: datetime) -> dict[str, int]:
-        messages = list(Message.unscoped.filter(id__in=ids, status=Message.Status.CLAIMED, claimed_by=self.name)
-                        .select_related("contact__organisation", "recipient", "purpose", "template"))
+        messages = dispatch.load_batch(ids, self.name)
         batch = dispatch.Batch(self.name, messages, now)
         sendable = dispatch.apply_decisions(batch)
         sending = dispatch.begin_sending(sendable, batch)
