@@ -3,7 +3,7 @@ substitutes other organisations' objects into them and expects 404 (R-63)."""
 
 from django.urls import path
 
-from .views import apikeys, audit, auth, dashboard, members, organisation, second_factor, sites
+from .views import apikeys, audit, auth, dashboard, members, organisation, phone, second_factor, sites
 
 app_name = "backoffice"
 
@@ -34,4 +34,5 @@ urlpatterns = [
     path("api-keys/<int:apikey_id>/revoke/", apikeys.apikey_revoke, name="apikey_revoke"),
     path("audit/", audit.audit_list, name="audit"),
     path("audit/verify/", audit.audit_verify, name="audit_verify"),
+    path("phone/", phone.phone_view, name="phone"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.permissions import allowed
@@ -20,7 +21,9 @@ NAV = [
     ("backoffice:members", _("Members"), "member.view", {"members", "member_add", "member_role", "member_remove"}),
     ("backoffice:apikeys", _("API keys"), "apikey.manage", {"apikeys", "apikey_create", "apikey_revoke"}),
     ("backoffice:audit", _("Audit trail"), "audit.view", {"audit"}),
+    ("backoffice:phone", _("Simulated phone"), "contact.view_personal", {"phone"}),
 ]
+DEMO_ONLY = {"backoffice:phone"}
 
 
 @register.filter
@@ -42,7 +45,7 @@ def nav_items(context) -> list[dict]:
     return [
         {"url_name": url_name, "label": label, "current": current in names}
         for url_name, label, action, names in NAV
-        if action is None or can(membership, action)
+        if (action is None or can(membership, action)) and (url_name not in DEMO_ONLY or settings.RELANCE_DEMO)
     ]
 
 

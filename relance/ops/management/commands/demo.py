@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from relance.ops.demo import load_demo, logins_text
+from relance.ops.demo_messaging import load_messaging_demo
 
 
 class Command(BaseCommand):
@@ -20,5 +21,8 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("Demo data already present: nothing to do.")
+        messaging = load_messaging_demo()
+        self.stdout.write(f"Demo reminders: {messaging.events} event(s) scheduled from now; the first SMS are due "
+                          "within a minute (simulated phone: /app/phone/).")
         if not options["quiet_logins"]:
             self.stdout.write(logins_text())
