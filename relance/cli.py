@@ -8,6 +8,7 @@ import sys
 COMMANDS = [
     ("run", "prepare the embedded default (migrate, demo data) and serve it on http://127.0.0.1:8000"),
     ("serve", "serve the web application (waitress) without preparing anything"),
+    ("worker", "send due messages until SIGTERM (run several against PostgreSQL)"),
     ("demo", "load the demo organisations and users (idempotent) and print the logins"),
     ("setup", "apply migrations to both databases (main and key store)"),
     ("audit verify", "check every audit hash chain; exit 1 naming the first broken row"),

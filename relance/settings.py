@@ -295,4 +295,5 @@ RELANCE_DEMO = env_bool("RELANCE_DEMO", RELANCE_ENV == "embedded")
 # production, without it, every call to them is refused (403).
 RELANCE_WEBHOOK_SECRET = env_secret("RELANCE_WEBHOOK_SECRET") or ""
 if not PRODUCTION and not RELANCE_WEBHOOK_SECRET:
-    RELANCE_WEBHOOK_SECRET = generated_secret(VAR_DIR / "webhook_secret", new_django_secret)
+    RELANCE_WEBHOOK_SECRET = generated_secret(VAR_DIR / "webhook_secret", new_django_secret,
+                                              "the built-in providers' webhooks authenticate with it")

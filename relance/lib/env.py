@@ -61,7 +61,7 @@ def env_secret(name: str) -> str | None:
     return None
 
 
-def generated_secret(path: Path, make) -> str:
+def generated_secret(path: Path, make, why: str = "without it the data cannot be read") -> str:
     """Read a secret kept in var/, creating it with mode 600 on first use (embedded default only)."""
     if path.exists():
         return path.read_text().strip()
@@ -70,7 +70,7 @@ def generated_secret(path: Path, make) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
-    sys.stderr.write(f"Relance: generated {path} (mode 600). Keep it: without it the data cannot be read.\n")
+    sys.stderr.write(f"Relance: generated {path} (mode 600). Keep it: {why}.\n")
     return value
 
 
