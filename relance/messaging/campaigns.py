@@ -256,10 +256,11 @@ def start_campaign(campaign: Campaign, *, actor: Actor, now: datetime | None = N
 @transaction.atomic
 def pause_campaign(campaign: Campaign, *, actor: Actor, reason: str = "") -> Campaign:
     """No more batches, and the worker leaves its scheduled messages alone until it resumes (R-34
-    pauses campaigns this way too, with its reason)."""
+    pauses campaigns this way too, with its reason). A resumed campaign whose audience was all
+    enqueued completes again at the next round."""
     campaign = _locked(campaign)
-    _refuse_unless(campaign, (Campaign.Status.RUNNING,),
-                   _("This campaign is %(status)s: only a running campaign can be paused."))
+    _refuse_unless(campaign, _still_sending(campaign, Campaign.Status.RUNNING),
+                   _("This campaign is %(status)s: only a campaign still sending can be paused."))
     campaign.status, campaign.pause_reason = Campaign.Status.PAUSED, (reason or "")[:200]
     campaign.save(update_fields=["status", "pause_reason"])
     audit.record(campaign.organisation, actor, "campaign.paused", target=campaign,
@@ -292,8 +293,9 @@ def cancel_campaign(campaign: Campaign, *, actor: Actor, now: datetime | None = 
     """No more batches; its pending messages (scheduled or claimed) are cancelled with their reason."""
     now = now or timezone.now()
     campaign = _locked(campaign)
-    _refuse_unless(campaign, (Campaign.Status.DRAFT, Campaign.Status.RUNNING, Campaign.Status.PAUSED),
-                   _("This campaign is %(status)s: it cannot be cancelled any more."))
+    _refuse_unless(campaign, _still_sending(campaign, Campaign.Status.DRAFT, Campaign.Status.RUNNING,
+                                            Campaign.Status.PAUSED),
+                   _("This campaign is %(status)s and has nothing left to send: it cannot be cancelled."))
     cancelled = outbox.cancel_pending(campaign.organisation, source=Message.Source.CAMPAIGN,
                                       source_id=str(campaign.pk), reason=CANCELLED_REASON, rule="")
     campaign.status, campaign.finished_at = Campaign.Status.CANCELLED, now
@@ -301,6 +303,14 @@ def cancel_campaign(campaign: Campaign, *, actor: Actor, now: datetime | None = 
     audit.record(campaign.organisation, actor, "campaign.cancelled", target=campaign,
                  details={"cancelled_messages": cancelled})
     return campaign
+
+
+def _still_sending(campaign: Campaign, *statuses: str) -> tuple[str, ...]:
+    """`statuses`, and `completed` while messages of the campaign still wait: a completed campaign has
+    its whole audience enqueued, but its throttled messages may be due for hours yet."""
+    if campaign.status == Campaign.Status.COMPLETED and _pending(campaign).exists():
+        return (*statuses, Campaign.Status.COMPLETED)
+    return statuses
 
 
 def _pending(campaign: Campaign):

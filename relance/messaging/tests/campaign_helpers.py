@@ -7,8 +7,8 @@ from relance.consent.tests.helpers import give, make_consent_purpose, make_purpo
 from relance.messaging.models import Template
 from relance.testing import SYSTEM, make_contact
 
-__all__ = ["give", "inform", "informed_contact", "make_consent_purpose", "make_purpose", "make_template",
-           "PROMO_BODY", "SERVICE_BODY"]
+__all__ = ["give", "inform", "informed_contact", "make_campaign", "make_consent_purpose", "make_message",
+           "make_purpose", "make_template", "PROMO_BODY", "SERVICE_BODY"]
 
 SERVICE_BODY = "Bonjour {first_name}, la médiathèque sera fermée lundi. {org}"
 PROMO_BODY = "{sender} : nouvelle saison de concerts, programme sur notre site. {stop}"
@@ -35,3 +35,24 @@ def informed_contact(org, purpose, **overrides):
     contact = make_contact(org, **overrides)
     inform(contact, purpose)
     return contact
+
+
+def make_campaign(org, **fields):
+    """A draft campaign of a service purpose (the builder for campaign_id)."""
+    from relance.messaging.campaigns import create_campaign
+
+    purpose = fields.pop("purpose", None) or make_purpose(org)
+    template = fields.pop("template", None) or make_template(purpose)
+    return create_campaign(org, actor=SYSTEM, name=fields.pop("name", "Fermeture lundi"), purpose=purpose,
+                           template=template, **fields)
+
+
+def make_message(org, **fields):
+    """A message sent through the API service to an informed contact (the builder for message_id)."""
+    from relance.messaging.services import send_message
+
+    purpose = fields.pop("purpose", None) or make_purpose(org)
+    template = fields.pop("template", None) or make_template(purpose)
+    contact = fields.pop("contact", None) or informed_contact(org, purpose)
+    return send_message(org, actor=SYSTEM, contact=contact, purpose=purpose, channel=template.channel,
+                        template=template, **fields)

@@ -279,3 +279,31 @@ def test_it_advances_every_running_campaign_of_each_organisation_alone(world):
     assert not Message.objects.for_org(world.a).filter(campaign=draft).exists()
     assert Campaign.objects.for_org(world.a).get(pk=running_a.pk).status == "completed"
     assert campaigns.message_counts(running_a) == {"scheduled": 3}
+
+
+def test_it_is_sent_by_the_worker_except_while_paused(world, daytime):
+    """End to end: the worker (which calls run_campaigns) sends a campaign's due messages, leaves a
+    paused campaign's alone — even one whose audience is all enqueued — and sends them after resume."""
+    from relance.messaging.worker import Worker
+    from relance.providers.locmem import LocmemProvider
+
+    purpose = make_purpose(world.a)
+    people = [informed_contact(world.a, purpose) for _ in range(3)]
+    campaign = _campaign(world.a, purpose, rate_per_minute=60_000)
+    run_campaigns()
+    assert Campaign.objects.for_org(world.a).get(pk=campaign.pk).status == "completed"  # all enqueued, none sent
+    pause_campaign(campaign, actor=SYSTEM)
+    daytime.shift(timedelta(seconds=5))
+    worker = Worker("test-campaigns")
+    assert worker.run_once() == 0
+    assert LocmemProvider.outbox == []
+    resume_campaign(campaign, actor=SYSTEM)
+    daytime.shift(timedelta(seconds=1))
+    assert worker.run_once() == 3
+    assert len(LocmemProvider.outbox) == 3
+    sent = Message.objects.for_org(world.a).filter(campaign=campaign)
+    assert {m.status for m in sent} == {"sent"} and {m.contact_id for m in sent} == {c.pk for c in people}
+    run_campaigns()  # the worker's housekeeping: the audience is exhausted
+    assert Campaign.objects.for_org(world.a).get(pk=campaign.pk).status == "completed"
+    with pytest.raises(ValidationError):
+        pause_campaign(campaign, actor=SYSTEM)  # nothing left to send
