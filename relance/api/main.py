@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI, Swagger
 
 from . import errors
-from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites
+from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites, templates
 from .endpoints import webhooks
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
@@ -87,3 +87,4 @@ for module in (purposes, consent):
     api.add_router("", module.router)
 api.add_router("", imports.router)
 api.add_router("", webhooks.router)
+api.add_router("", templates.router)
