@@ -14,6 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from relance.accounts.models import Role
 from relance.consent.tests.helpers import make_event, make_purpose, notice_of
 from relance.imports.tests.files import make_import
+from relance.reminders.tests.helpers import make_event as make_reminder_event
+from relance.reminders.tests.helpers import make_rule
 from relance.messaging.tests.test_templates import build_template
 from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
 
@@ -28,6 +30,8 @@ BUILDERS = {
     "notice_id": lambda org: notice_of(make_purpose(org)).pk,
     "consentevent_id": lambda org: make_event(org).pk,
     "import_id": lambda org: make_import(org).pk,
+    "event_id": lambda org: make_reminder_event(org).pk,
+    "rule_id": lambda org: make_rule(org).pk,
     "template_id": lambda org: build_template(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).

@@ -46,6 +46,7 @@ API_SCOPES: dict[str, str] = {  # labels shown in the back-office and docs
     "templates:write": _("create, change and retire message templates"),
     "settings:write": _("change the sending settings (sender, opt-out mention, keywords, windows)"),
     "events:write": _("create, update and cancel events"),
+    "events:read": _("read events, their reminders and reminder rules"),
     "messages:read": _("read messages and their status"),
     "rights:write": _("open data-subject requests"),
     "audit:read": _("read the audit trail"),

@@ -7,6 +7,7 @@ from ninja import NinjaAPI, Swagger
 from . import errors
 from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites, templates
 from .endpoints import webhooks
+from .endpoints import events
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
 
@@ -88,3 +89,4 @@ for module in (purposes, consent):
 api.add_router("", imports.router)
 api.add_router("", webhooks.router)
 api.add_router("", templates.router)
+api.add_router("", events.router)

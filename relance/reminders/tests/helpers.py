@@ -42,3 +42,18 @@ def messages_of(event, *statuses):
     if statuses:
         rows = rows.filter(status__in=statuses)
     return list(rows.order_by("step", "created_at"))
+
+
+def make_rule(org):
+    """A rule (with its purpose and templates): the builder for rule_id (tests/test_isolation.py)."""
+    purpose = service_purpose(org)
+    make_template(purpose, channel="sms", code="rappel-h2")
+    return services.create_rule(org, actor=SYSTEM, purpose=purpose, event_kind="appointment", name="Rappels",
+                                steps=ESCALATION[2:])
+
+
+def make_event(org):
+    """An event with its contact, purpose and rule: the builder for event_id."""
+    rule = make_rule(org)
+    contact = informed_contact(org, rule.purpose)
+    return upsert(org, contact, rule.purpose, external_id=f"ISO-{contact.pk}")[0]
