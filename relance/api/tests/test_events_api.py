@@ -115,3 +115,19 @@ def test_another_organisations_event_is_not_found_R63(world, api, clinic):
     for method, path in (("get", f"/events/{event_id}"), ("post", f"/events/{event_id}/cancel")):
         assert_error(api(world.key_b).call(method, path), 404, "not_found")
     assert Event.objects.for_org(world.a).get(pk=event_id).status == "scheduled"
+
+
+def test_it_queues_a_consent_request_by_sms_R28(world, api):
+    from relance.consent.tests.helpers import make_consent_purpose, notice_of
+    from relance.messaging.tests.helpers import make_template
+
+    purpose = make_consent_purpose(world.a, channels=["sms"])
+    make_template(purpose, code="consent-request", body="{org} : répondez {keyword}. {notice_link} {stop}")
+    contact = make_contact(world.a)
+    response = api(world.key_a).post(f"/contacts/{contact.pk}/consent-requests", {"purpose_id": purpose.pk})
+    assert response.status_code == 201, response.content
+    data = response.json()
+    notice = notice_of(purpose, "fr")
+    assert data["notice_id"] == notice.pk and data["notice_link"].endswith(f"/p/notices/{notice.uid}/")
+    missing = api(world.key_a).post(f"/contacts/{contact.pk}/consent-requests", {"purpose_id": 999999})
+    assert "purpose_id" in assert_error(missing, 422, "validation_error")["fields"]
