@@ -8,7 +8,6 @@ contact's own key (R-60) and the phone number has its keyed-hash index (R-61), a
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ class World:
     template: Template
     contacts: int
     messages: int
+    people: list[Contact]
 
 
 def create_org(tag: str = "") -> Organisation:
@@ -56,9 +56,14 @@ def create_org(tag: str = "") -> Organisation:
     # Open all day, so that the measure does not depend on the hour it runs at; the window is still
     # computed for every message (R-22), it is simply open. (23:59–00:00 stays closed: a run in that
     # minute defers its messages, and the result says so in `statuses`.)
-    SendingSettings.objects.for_org(org).create(organisation=org, sms_sender="BENCH", stop_mention="STOP au 36111",
+    # A sender of its own: a STOP to it concerns this organisation only (R-31 scope).
+    SendingSettings.objects.for_org(org).create(organisation=org, sms_sender=sender_of(org), stop_mention="STOP au 36111",
                                                 windows={"service": {"start": "00:00", "end": "23:59"}})
     return org
+
+
+def sender_of(org: Organisation) -> str:
+    return ("B" + org.slug.removeprefix("bench-"))[:11]
 
 
 def create_purpose(org: Organisation) -> Purpose:
@@ -103,23 +108,28 @@ def inform_batch(purpose: Purpose, batch_id: uuid.UUID) -> None:
                                import_batch_id=batch_id, source="bench import")
 
 
-def enqueue_messages(org, purpose, template, contacts: list[Contact], progress: Progress) -> int:
+def due_messages(purpose, template, contacts: list[Contact], *, first: int = 0, step: int = 1) -> list[Message]:
+    """One reminder due now for each contact (not saved)."""
     now = timezone.now()
     params = {"starts_at": (now + timedelta(days=2)).isoformat()}
+    return [outbox.build(contact, purpose, "sms", template=template, due_at=now - timedelta(seconds=1),
+                         valid_until=now + timedelta(days=1), source="event", source_id=f"bench-{n}", step=step,
+                         params=params)
+            for n, contact in enumerate(contacts, first)]
+
+
+def enqueue_messages(org, purpose, template, contacts: list[Contact], progress: Progress) -> int:
     done = 0
     for start in range(0, len(contacts), CHUNK):
         with transaction.atomic():
-            built = [outbox.build(contact, purpose, "sms", template=template, due_at=now - timedelta(minutes=1),
-                                  valid_until=now + timedelta(days=1), source="event", source_id=f"bench-{n}",
-                                  step=1, params=params)
-                     for n, contact in enumerate(contacts[start:start + CHUNK], start)]
+            built = due_messages(purpose, template, contacts[start:start + CHUNK], first=start)
             outbox.enqueue_many(built, decided=True)
         done += len(built)
         progress(f"messages {done}/{len(contacts)}")
     return done
 
 
-def build(count: int, progress: Progress, tag: str = "") -> World:
+def build(count: int, progress: Progress, tag: str = "", *, messages: bool = True) -> World:
     org = create_org(tag)
     purpose = create_purpose(org)
     template = Template.objects.create(organisation=org, purpose=purpose, code="rappel", channel="sms", language="fr",
@@ -127,8 +137,9 @@ def build(count: int, progress: Progress, tag: str = "") -> World:
     batch_id = uuid.uuid4()
     inform_batch(purpose, batch_id)
     contacts = create_contacts(org, count, batch_id, progress)
-    enqueue_messages(org, purpose, template, contacts, progress)
-    return World(org, purpose, template, len(contacts), count)
+    if messages:
+        enqueue_messages(org, purpose, template, contacts, progress)
+    return World(org, purpose, template, len(contacts), count if messages else 0, contacts)
 
 
 def requeue(org: Organisation) -> int:
@@ -149,21 +160,25 @@ def statuses(org: Organisation) -> dict[str, int]:
 
 
 def clean_up(org: Organisation, progress: Progress) -> None:
-    """Delete the bench's messages, contacts and their keys. The organisation, its purpose and its
-    audit trail stay (the audit chain is append-only), renamed so that nobody mistakes it."""
+    """Delete the bench's messages, contacts and their keys. The organisation, its purpose, its audit
+    trail and its consent ledger stay (both are append-only): contacts the ledger names (the STOP
+    bench's objections) are kept as erased rows, their keys destroyed like every other (R-60)."""
+    from relance.consent.models import ConsentEvent, Information
+
     key_ids = list(Contact.objects.for_org(org).values_list("data_key_id", flat=True))
+    in_ledger = set(ConsentEvent.objects.for_org(org).values_list("contact_id", flat=True))
     with transaction.atomic():
         MessageEvent.objects.for_org(org).delete()
         Message.objects.for_org(org).delete()
-        from relance.consent.models import Information
-
         Information.objects.for_org(org).delete()
-        Contact.objects.for_org(org).delete()
+        Contact.objects.for_org(org).exclude(pk__in=in_ledger).delete()
+        Contact.objects.for_org(org).filter(pk__in=in_ledger).update(status=Contact.Status.ERASED, data_key_id=None,
+                                                                     first_name=None, last_name=None, phone=None)
+        SendingSettings.objects.for_org(org).update(sms_sender="")  # no later reply reaches it
     for start in range(0, len(key_ids), 5000):
         SubjectKey.objects.filter(id__in=key_ids[start:start + 5000]).delete()
     progress(f"cleaned up {org.slug}: {len(key_ids)} contacts and their keys deleted")
 
 
 def describe(world: World) -> dict:
-    return json.loads(json.dumps({"organisation": world.org.slug, "contacts": world.contacts,
-                                  "messages": world.messages}))
+    return {"organisation": world.org.slug, "contacts": world.contacts, "messages": world.messages}

@@ -41,3 +41,18 @@ def test_it_measures_dispatch_end_to_end_and_cleans_up(tmp_path):
     org = Organisation.objects.get(slug=result["organisation"])
     assert org.slug.startswith("bench-")
     assert not Message.objects.for_org(org).exists() and not Contact.objects.for_org(org).exists()
+
+
+def test_it_measures_stop_end_to_end_with_zero_sends_after_the_answer(tmp_path):
+    path = tmp_path / "stop.json"
+    call_command("bench", "stop", "--stops", "20", "--batch", "50", "--client", "--allow-sqlite", "--json", str(path))
+    result = json.loads(path.read_text())
+    assert result["benchmark"] == "stop" and result["stops"] == 20
+    assert result["http_statuses"] == {"200": 20}
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99", "max", "mean"}
+    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p95"] <= result["latency_ms"]["p99"]
+    # in effect at the 2xx, and nothing handed to the provider afterwards.
+    assert result["suppression_missing_at_2xx"] == 0 and result["sends_after_stop"] == 0
+    # The inline worker ran before each STOP: some reminders left, the rest were suppressed.
+    assert result["sent_before_stop"] > 0 and result["message_statuses"].get("suppressed", 0) > 0
+    assert result["worker_error"] is None

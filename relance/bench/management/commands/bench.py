@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from relance.bench import dispatch, machine
+from relance.messaging.models import Message
 
 
 def _sizes(text: str) -> list[int]:
@@ -51,6 +52,13 @@ class Command(BaseCommand):
             raise CommandError("The benchmarks measure PostgreSQL: set DATABASE_URL (e.g. "
                                "DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench) or pass --allow-sqlite "
                                "for indicative figures.")
+
+        others = (Message.unscoped.filter(status__in=Message.PENDING)
+                  .exclude(organisation__slug__startswith="bench-").count())
+        if others:
+            raise CommandError(f"This database has {others} pending messages of other organisations, and the bench's "
+                               "workers would send them (to the null provider). Run the benchmarks on a database of "
+                               "their own, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench.")
 
         def progress(text: str) -> None:
             self.stderr.write(f"[bench {which}] {text}")
