@@ -14,9 +14,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from relance.accounts.models import Role
 from relance.consent.tests.helpers import make_event, make_purpose, notice_of
 from relance.imports.tests.files import make_import
+from relance.messaging.tests.campaign_helpers import make_campaign, make_message
+from relance.messaging.tests.test_templates import build_template
 from relance.reminders.tests.helpers import make_event as make_reminder_event
 from relance.reminders.tests.helpers import make_rule
-from relance.messaging.tests.test_templates import build_template
 from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
@@ -32,6 +33,8 @@ BUILDERS = {
     "import_id": lambda org: make_import(org).pk,
     "event_id": lambda org: make_reminder_event(org).pk,
     "rule_id": lambda org: make_rule(org).pk,
+    "message_id": lambda org: make_message(org).pk,
+    "campaign_id": lambda org: make_campaign(org).pk,
     "template_id": lambda org: build_template(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).

@@ -48,6 +48,9 @@ API_SCOPES: dict[str, str] = {  # labels shown in the back-office and docs
     "events:write": _("create, update and cancel events"),
     "events:read": _("read events, their reminders and reminder rules"),
     "messages:read": _("read messages and their status"),
+    "messages:write": _("send messages"),
+    "campaigns:read": _("read campaigns and preview their audience"),
+    "campaigns:write": _("create, start, pause, resume and cancel campaigns"),
     "rights:write": _("open data-subject requests"),
     "audit:read": _("read the audit trail"),
 }

@@ -5,9 +5,21 @@ from __future__ import annotations
 from ninja import NinjaAPI, Swagger
 
 from . import errors
-from .endpoints import audit, consent, contacts, imports, keys, organisation, purposes, sites, templates
-from .endpoints import webhooks
-from .endpoints import events
+from .endpoints import (
+    audit,
+    campaigns,
+    consent,
+    contacts,
+    events,
+    imports,
+    keys,
+    messages,
+    organisation,
+    purposes,
+    sites,
+    templates,
+    webhooks,
+)
 from .idempotency import HEADER, MAX_LENGTH, idempotent
 from .schemas import ErrorOut
 
@@ -89,4 +101,6 @@ for module in (purposes, consent):
 api.add_router("", imports.router)
 api.add_router("", webhooks.router)
 api.add_router("", templates.router)
+for module in (messages, campaigns):
+    api.add_router("", module.router)
 api.add_router("", events.router)
