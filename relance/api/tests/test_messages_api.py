@@ -165,3 +165,11 @@ def test_it_answers_404_for_another_organisations_message(world, api):
     assert_error(api(world.key_a).get(f"/messages/{message.pk}"), 404, "not_found")
     assert_error(api(world.key_a).get(f"/messages/{message.pk}/content"), 404, "not_found")
     assert not AuditEvent.objects.filter(action="message.content_read").exists()
+
+
+def test_it_explains_errors_in_french(world, api, setup):
+    """Errors say what is wrong and what to do, in the request's language."""
+    _purpose, template, _contact = setup
+    body = assert_error(api(world.key_a, **{"Accept-Language": "fr"}).post("/messages", {"template_id": template.pk}),
+                        422, "validation_error")
+    assert body["fields"]["contact_id"] == ["Donnez contact_id ou external_ref (l'un des deux)."]
