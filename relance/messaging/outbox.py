@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from relance.consent.decision import decide_for, recipient_for
-from relance.consent.policy import OBLIGATORY_CLASSES, Reason
+from relance.consent.decision import decide_for, facts_for, recipient_for
+from relance.consent.policy import OBLIGATORY_CLASSES, MessageFacts, Reason, decide
 from relance.contacts.models import Contact
 
 from . import sending
@@ -74,11 +75,23 @@ def build(contact: Contact, purpose, channel: str, *, template=None, due_at: dat
     return message
 
 
+def _decide(message: Message, now: datetime):
+    """decide() for a message about to be written; a consent request is judged as one (R-28)."""
+    if message.message_class == message.purpose.message_class:
+        return decide_for(message.contact, message.purpose, message.channel, now=now,
+                          event_ref=message.event_ref or None, valid_until=message.valid_until)
+    contact_f, purpose_f, consent_f = facts_for(message.contact, message.purpose, message.channel, now=now,
+                                                event_ref=message.event_ref or None)
+    org = message.contact.organisation
+    facts = MessageFacts(channel=message.channel, country=org.country, organisation_paused=org.paused,
+                         valid_until=message.valid_until, event_ref=message.event_ref or None)
+    return decide(contact_f, replace(purpose_f, message_class=message.message_class), consent_f, facts, now)
+
+
 def _schedule_time_decision(message: Message, now: datetime) -> MessageEvent:
     if message.purpose is None:  # an automatic reply the person asked for (STOP acknowledgement, INFO)
         return line(message, "scheduled", at=now)
-    decision = decide_for(message.contact, message.purpose, message.channel, now=now,
-                          event_ref=message.event_ref or None, valid_until=message.valid_until)
+    decision = _decide(message, now)
     if decision.action == "suppress" and decision.reason in FINAL_AT_SCHEDULE:
         message.status, message.reason, message.rule, message.finished_at = (
             Message.Status.SUPPRESSED, decision.reason, decision.rule, now)
@@ -113,7 +126,7 @@ def enqueue_many(messages: Iterable[Message], *, decided: bool = False) -> list[
     return messages
 
 
-def _close_pending(pending, status: str, reason: str, rule: str, detail: dict | None = None) -> int:
+def close_pending(pending, status: str, reason: str, rule: str, detail: dict | None = None) -> int:
     """Move pending messages (scheduled or claimed) to a final status, with their timeline line."""
     now = timezone.now()
     ids = list(pending.filter(status__in=Message.PENDING).values_list("id", "organisation_id"))
@@ -134,7 +147,7 @@ def cancel_pending(org, *, source: str, source_id: str, reason: str = Reason.EVE
     pending = Message.objects.for_org(org).filter(source=source, source_id=str(source_id))
     if steps is not None:
         pending = pending.filter(step__in=list(steps))
-    return _close_pending(pending, Message.Status.CANCELLED, reason, rule)
+    return close_pending(pending, Message.Status.CANCELLED, reason, rule)
 
 
 def suppress_pending(org, *, recipient_ids: Iterable, channel: str, reason: str, rule: str,
@@ -146,7 +159,7 @@ def suppress_pending(org, *, recipient_ids: Iterable, channel: str, reason: str,
                .exclude(purpose__isnull=True).exclude(message_class__in=list(OBLIGATORY_CLASSES)))
     if purpose_ids is not None:
         pending = pending.filter(purpose_id__in=list(purpose_ids))
-    return _close_pending(pending, Message.Status.SUPPRESSED, reason, rule)
+    return close_pending(pending, Message.Status.SUPPRESSED, reason, rule)
 
 
 def not_before(message: Message, at: datetime) -> datetime | None:

@@ -235,7 +235,7 @@ def _cancel_replaced(org, work: _Work) -> int:
         ids = [str(event.pk) for _p, event, rescheduled in work.changed if rescheduled is flag]
         if ids:
             pending = Message.objects.for_org(org).filter(source=planning.SOURCE, source_id__in=ids)
-            count += outbox._close_pending(pending, Message.Status.CANCELLED, Reason.EVENT_CANCELLED, "R-27",
+            count += outbox.close_pending(pending, Message.Status.CANCELLED, Reason.EVENT_CANCELLED, "R-27",
                                            {"why": why})
     return count
 

@@ -146,7 +146,7 @@ def cancel_steps(event: Event, why: str) -> int:
     # cancel_pending() takes no detail; the timeline says whether it was a cancellation, a new time
     # or a returned item, so that the staff reading it know why the step did not go.
     pending = Message.objects.for_org(event.organisation_id).filter(source=planning.SOURCE, source_id=str(event.pk))
-    return outbox._close_pending(pending, Message.Status.CANCELLED, Reason.EVENT_CANCELLED, "R-27", {"why": why})
+    return outbox.close_pending(pending, Message.Status.CANCELLED, Reason.EVENT_CANCELLED, "R-27", {"why": why})
 
 
 def _plan_details(result: planning.Plan) -> dict:
