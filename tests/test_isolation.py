@@ -39,7 +39,8 @@ BUILDERS = {
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format",
-                     "notice_uid"}  # notices are public documents (/p/notices/<uid>/), readable by link
+                     "notice_uid",  # notices are public documents (/p/notices/<uid>/), readable by link
+                     "provider"}  # /api/v1/webhooks/<provider>/...: a provider's name; a secret, not a tenant
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
 METHODS = ("get", "post", "patch", "put", "delete")
 
