@@ -32,7 +32,7 @@ START / OUI / YES. Our choice, from R-28, R-30 and R-31:
 - otherwise the START changes nothing and gets no answer (no unsolicited message).
 
 INFO / AIDE / HELP: one reply with the controller's identity, the DPO's contact and the preference
-link (R-30). Anything else is recorded as `other`.
+link (R-30), at most once a day per number. Anything else is recorded as `other`.
 
 Unknown numbers get a 2xx too: an InboundMessage without a contact is recorded in each organisation
 in scope (a dedicated sender's organisation; on a shared sender nobody messaged them, so no one is
@@ -211,9 +211,10 @@ def _queue_reply(target: Target, inbound: Inbound, kind: str, record: InboundMes
 
 
 # --- STOP (R-31 … R-33) ------------------------------------------------------------------------
-def _acknowledged_lately(target: Target, now: datetime) -> bool:
+def _answered_lately(target: Target, action: str, now: datetime) -> bool:
+    """R-32: one acknowledgement (or INFO answer) a day per number, however often it is asked."""
     return InboundMessage.objects.for_org(target.org).filter(
-        action=InboundMessage.Action.STOP, phone_hash=target.phone_hash, received_at__gte=now - ACK_INTERVAL,
+        action=action, phone_hash=target.phone_hash, received_at__gte=now - ACK_INTERVAL,
         outcome__replied=True).exists()
 
 
@@ -241,7 +242,7 @@ def handle_stop(target: Target, inbound: Inbound, reading, *, provider: str, now
     counts["suppressed_messages"] = _suppress_messages(target) if target.people else 0
     counts["replied"] = False
     record = _record(target, inbound, reading, provider=provider, now=now, outcome=counts)
-    if may_reply and not _acknowledged_lately(target, now):
+    if may_reply and not _answered_lately(target, InboundMessage.Action.STOP, now):
         counts["replied"] = _queue_reply(target, inbound, replies.STOP_ACK, record, now)
         record.outcome = counts
         record.save(update_fields=["outcome"])
@@ -355,7 +356,7 @@ def handle_info(target: Target, inbound: Inbound, reading, *, provider: str, now
                 may_reply: bool) -> InboundMessage:
     counts = {"contacts": len(target.people), "replied": False}
     record = _record(target, inbound, reading, provider=provider, now=now, outcome=counts)
-    if may_reply:
+    if may_reply and not _answered_lately(target, InboundMessage.Action.INFO, now):
         counts["replied"] = _queue_reply(target, inbound, replies.INFO, record, now)
         record.outcome = counts
         record.save(update_fields=["outcome"])

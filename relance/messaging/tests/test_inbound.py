@@ -231,6 +231,8 @@ def test_it_answers_info_with_the_controller_the_dpo_and_the_preference_link(sta
     assert "Médiathèques du Val" in text and stage.org.dpo_email in text and "/p/" in text
     assert "STOP" in text
     assert state(stage.person, stage.promo) == "given"  # INFO changes nothing
+    reply("HELP")
+    assert len(replies_to(stage.org)) == 1  # one answer a day, however often it is asked
 
 
 def test_it_records_any_other_reply_without_acting(stage):
