@@ -38,10 +38,12 @@ test: install sms-oracle
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
 # tests/oracle/package-lock.json. Without npm its tests skip; with CI=true they fail.
 ORACLE_STAMP := tests/oracle/node_modules/.installed
+# The system's CA bundle (Debian), so that npm trusts what the machine trusts (e.g. a TLS proxy).
+NPM_CA := $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),--cafile=/etc/ssl/certs/ca-certificates.crt)
 sms-oracle: $(ORACLE_STAMP)
 
 $(ORACLE_STAMP): tests/oracle/package.json tests/oracle/package-lock.json
-	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund --prefix tests/oracle; then touch $@; \
+	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund $(NPM_CA) --prefix tests/oracle; then touch $@; \
 	elif [ "$${CI:-false}" = "true" ]; then echo "sms-oracle: npm missing or npm ci failed, and CI=true"; exit 1; \
 	else echo "sms-oracle: npm missing or npm ci failed; the oracle tests will be skipped"; fi
 
