@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, get_resolver, reverse
 
 from relance.accounts.models import ApiKey, Membership, Role, Site
@@ -119,6 +119,7 @@ class IsolationTests(RelanceTestCase):
 class MatrixTests(RelanceTestCase):
     """The pages follow relance.accounts.permissions.MATRIX for each role."""
 
+    @override_settings(RELANCE_DEMO=True)  # the simulated phone exists in demo mode only
     def test_it_applies_the_permission_matrix_to_each_page(self):
         pages = {pattern.name: pattern.callback.relance_requires[0] for pattern in backoffice_patterns()
                  if not pattern.pattern.converters and pattern.callback.relance_requires[1] == VERIFIED}
