@@ -22,6 +22,7 @@ from relance.accounts.models import Membership, Organisation, User
 from relance.audit import services as audit
 from relance.audit.chain import GENESIS, row_digest
 from relance.audit.services import Actor
+from relance.contacts import services as contacts
 from relance.contacts.models import Contact
 from relance.keystore import services as keys
 from relance.lib.net import truncate_ip
@@ -376,15 +377,6 @@ def _previous_giving(org_id: int, contact: Contact, purpose: Purpose, channel: s
     return events.order_by("-occurred_at", "-seq").first()
 
 
-def _ensure_data_key(contact: Contact) -> None:
-    """The evidence is sealed with the contact's own key; a contact without any sealed field yet gets one."""
-    if contact.data_key_id is None:
-        contact.data_key_id = keys.create_subject_key(contact.crypto_scope())
-        Contact.objects.for_org(contact.organisation_id).filter(pk=contact.pk, data_key_id__isnull=True).update(
-            data_key_id=contact.data_key_id)
-        contact.refresh_from_db(fields=["data_key_id"])
-
-
 @transaction.atomic
 def record_consent(contact: Contact, purpose: Purpose, channel: str, action: str, *, actor: Actor, expressed_by: str,
                    method: str, notice: Notice | None = None, language: str | None = None, evidence: dict | None = None,
@@ -439,7 +431,7 @@ def record_consent(contact: Contact, purpose: Purpose, channel: str, action: str
                                                 "its notice (R-11).")]})
         notice = notice or previous.notice
     if sealed is not None:
-        _ensure_data_key(contact)
+        contacts.ensure_data_key(contact)
     event = ConsentEvent(
         organisation_id=org_id, seq=head.last_seq + 1, contact=contact, purpose=purpose, channel=channel,
         action=action, expressed_by=expressed_by, guardian=guardian,

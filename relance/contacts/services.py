@@ -195,6 +195,16 @@ def mark_deceased(contact: Contact, *, actor: Actor) -> Contact:
                        action="contact.deceased", error=_("This contact was erased: nothing can be changed."))
 
 
+def ensure_data_key(contact: Contact) -> None:
+    """Ledger evidence and messages are sealed with the contact's own key: a contact that has no
+    sealed field yet gets its key now (concurrent callers agree on one)."""
+    if contact.data_key_id is None:
+        contact.data_key_id = keys.create_subject_key(contact.crypto_scope())
+        Contact.objects.for_org(contact.organisation_id).filter(pk=contact.pk, data_key_id__isnull=True).update(
+            data_key_id=contact.data_key_id)
+        contact.refresh_from_db(fields=["data_key_id"])
+
+
 # --- number validity (R-29) ----------------------------------------------------------------
 @transaction.atomic
 def record_delivery_failure(contact: Contact, *, permanent: bool, actor: Actor = DELIVERY) -> Contact:

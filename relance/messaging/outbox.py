@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from relance.consent.decision import decide_for, facts_for, recipient_for
 from relance.consent.policy import OBLIGATORY_CLASSES, MessageFacts, Reason, decide
+from relance.contacts import services as contacts
 from relance.contacts.models import Contact
 
 from . import sending
@@ -37,17 +38,6 @@ def _require_transaction() -> None:
         raise RuntimeError("enqueue() must run inside the transaction of what causes the message")
 
 
-def ensure_data_key(contact: Contact) -> None:
-    """Messages are sealed with their contact's key; a contact without one yet gets one."""
-    if contact.data_key_id is None:
-        from relance.keystore import services as keys
-
-        contact.data_key_id = keys.create_subject_key(contact.crypto_scope())
-        Contact.objects.for_org(contact.organisation_id).filter(pk=contact.pk, data_key_id__isnull=True).update(
-            data_key_id=contact.data_key_id)
-        contact.refresh_from_db(fields=["data_key_id"])
-
-
 def line(message: Message, kind: str, *, at: datetime | None = None, reason: str = "", rule: str = "",
          detail: dict | None = None) -> MessageEvent:
     """One timeline line, not yet saved (callers bulk_create them)."""
@@ -60,7 +50,7 @@ def build(contact: Contact, purpose, channel: str, *, template=None, due_at: dat
           params: dict | None = None, event_ref: str = "", campaign=None, message_class: str | None = None,
           language: str | None = None, urgent_reason: str = "", sender: str = "") -> Message:
     """A Message ready to save, sealed with the contact's key."""
-    ensure_data_key(contact)
+    contacts.ensure_data_key(contact)
     recipient = recipient_for(contact, purpose) if purpose is not None else contact
     message = Message(
         organisation_id=contact.organisation_id, contact=contact, recipient=recipient, purpose=purpose,

@@ -23,7 +23,7 @@ from relance.audit.services import Actor
 from relance.consent.models import Purpose
 from relance.consent.policy import Reason
 from relance.contacts.models import Contact
-from relance.contacts.services import index_for
+from relance.contacts.services import ensure_data_key, index_for
 from relance.contacts.validation import clean_external_ref
 from relance.keystore.fields import seal_now, stored_values
 from relance.messaging import outbox
@@ -198,7 +198,7 @@ def _sort(org, items, refs: _Refs, report: BulkReport) -> _Work:
             report.errors.append({"index": position, "fields": errors})
             continue
         seen[index] = position
-        outbox.ensure_data_key(values["contact"])  # a query only for a contact that has no key yet
+        ensure_data_key(values["contact"])  # a query only for a contact that has no key yet
         event = refs.events.get(index)
         if event is None:
             event = _new_event(org, values, index)

@@ -22,7 +22,7 @@ from relance.audit import services as audit
 from relance.audit.services import Actor
 from relance.consent.models import Purpose
 from relance.consent.policy import Reason
-from relance.contacts.services import index_for
+from relance.contacts.services import ensure_data_key, index_for
 from relance.messaging import outbox
 from relance.messaging.models import Message, Template
 
@@ -175,7 +175,7 @@ def upsert_event(org, *, actor: Actor, external_id, kind, contact, purpose, star
 
 
 def _create(org, actor, index, values, contact, purpose, site) -> Event:
-    outbox.ensure_data_key(contact)
+    ensure_data_key(contact)
     event = Event(organisation=org, external_id_index=index, kind=values["kind"], contact=contact, purpose=purpose,
                   site=site, starts_at=values["starts_at"], ends_at=values["ends_at"])
     event.data_key_id = contact.data_key_id  # erasing the person makes the event's sealed values unreadable
@@ -213,7 +213,7 @@ def _update(event: Event, actor, values, contact, purpose, site) -> Event:
     if event.status != Event.Status.SCHEDULED:
         raise closed_error(event)
     if contact.data_key_id is None or contact.data_key_id != event.data_key_id:
-        outbox.ensure_data_key(contact)
+        ensure_data_key(contact)
         event.data_key_id = contact.data_key_id
         event.external_id = values["external_id"]  # sealed again with the new person's key
     event.kind, event.contact, event.purpose, event.site = values["kind"], contact, purpose, site
