@@ -29,7 +29,7 @@ from relance.contacts.models import Contact
 from relance.keystore.fields import seal_now, stored_values
 from relance.providers.base import Outgoing, ProviderError, Receipt, Result
 
-from . import render, sending
+from . import render, replies, sending
 from .facts import load_facts
 from .models import Message, MessageEvent, Template
 from .outbox import line
@@ -140,15 +140,6 @@ def _decide(message: Message, facts, batch: Batch):
     return decide(contact_f, purpose_f, consent_f, message_f, batch.now)
 
 
-def decision_for(message: Message, batch: Batch):
-    """One message's decision (the batch path above gives the same answer for many at once)."""
-    if message.purpose is None:
-        return _reply_decision(message, batch.now)
-    found = load_facts(message.contact.organisation, [message.contact], message.purpose, message.channel, batch.now,
-                       event_refs={message.contact_id: message.event_ref} if message.event_ref else None)
-    return _decide(message, found[message.contact_id], batch)
-
-
 def _reply_decision(message: Message, now: datetime):
     from relance.consent.policy import send, suppress
 
@@ -220,26 +211,14 @@ def begin_sending(messages: list[Message], batch: Batch) -> list[Message]:
 
 
 # --- render -------------------------------------------------------------------------------------
-def public_link(path: str = "/p/") -> str:
-    base = getattr(settings, "RELANCE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}{path}"
-
-
 def render_one(message: Message, batch: Batch) -> render.Rendered:
     org = message.contact.organisation
     sending_settings = batch.sending_settings(org)
     if message.source == Message.Source.REPLY:
-        from . import replies
-
         kind = json.loads(message.params or "{}").get("reply", "")
         text = replies.reply_text(kind, org, sending_settings, message.language)
-        if message.channel != "sms":
-            return render.Rendered(text)
-        from relance.lib import sms_text
-
-        analysis = sms_text.analyse(text)
-        return render.Rendered(text, "", analysis.encoding, analysis.segments)
-    return render.render_message(message, org=org, sending=sending_settings, link=public_link())
+        return render.rendered(text, message.channel)
+    return render.render_message(message, org=org, sending=sending_settings, link=replies.preference_link())
 
 
 def address_of(message: Message) -> str:

@@ -21,12 +21,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from relance.consent.decision import decide_for, facts_for, recipient_for
+from relance.consent.decision import facts_for, recipient_for
 from relance.consent.policy import OBLIGATORY_CLASSES, MessageFacts, Reason, decide
 from relance.contacts import services as contacts
 from relance.contacts.models import Contact
 
-from . import sending
 from .models import Message, MessageEvent
 
 # Suppressions decided at scheduling that no later fact can undo.
@@ -67,15 +66,14 @@ def build(contact: Contact, purpose, channel: str, *, template=None, due_at: dat
 
 def _decide(message: Message, now: datetime):
     """decide() for a message about to be written; a consent request is judged as one (R-28)."""
-    if message.message_class == message.purpose.message_class:
-        return decide_for(message.contact, message.purpose, message.channel, now=now,
-                          event_ref=message.event_ref or None, valid_until=message.valid_until)
     contact_f, purpose_f, consent_f = facts_for(message.contact, message.purpose, message.channel, now=now,
                                                 event_ref=message.event_ref or None)
+    if purpose_f.message_class != message.message_class:
+        purpose_f = replace(purpose_f, message_class=message.message_class)
     org = message.contact.organisation
     facts = MessageFacts(channel=message.channel, country=org.country, organisation_paused=org.paused,
                          valid_until=message.valid_until, event_ref=message.event_ref or None)
-    return decide(contact_f, replace(purpose_f, message_class=message.message_class), consent_f, facts, now)
+    return decide(contact_f, purpose_f, consent_f, facts, now)
 
 
 def _schedule_time_decision(message: Message, now: datetime) -> MessageEvent:
@@ -151,9 +149,3 @@ def suppress_pending(org, *, recipient_ids: Iterable, channel: str, reason: str,
         pending = pending.filter(purpose_id__in=list(purpose_ids))
     return close_pending(pending, Message.Status.SUPPRESSED, reason, rule)
 
-
-def not_before(message: Message, at: datetime) -> datetime | None:
-    """The sending window (R-22) for this message at `at`, in its organisation's zone."""
-    org = message.contact.organisation
-    return sending.not_before(org, message.message_class, sending.settings_for(org), at,
-                              urgent=bool(message.urgent_reason))

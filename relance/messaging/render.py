@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -131,16 +130,12 @@ def render_message(message, *, org, sending, link: str = "") -> Rendered:
     allow = template.transliterate and sending.allow_transliteration
     text = render_text(template.body, values, transliterate=allow and message.channel == "sms")
     subject = render_text(template.subject, values) if message.channel == "email" else ""
-    if message.channel != "sms":
+    return rendered(text, message.channel, subject)
+
+
+def rendered(text: str, channel: str, subject: str = "") -> Rendered:
+    """The text as it leaves, with its SMS encoding and part count (R-26)."""
+    if channel != "sms":
         return Rendered(text, subject)
     analysis = sms_text.analyse(text)
     return Rendered(text, "", analysis.encoding, analysis.segments)
-
-
-def is_valid_format(text: str) -> bool:
-    """True when Python's formatter would accept the text (stray braces are reported by the linter)."""
-    try:
-        list(string.Formatter().parse(text))
-    except ValueError:
-        return False
-    return True

@@ -9,6 +9,7 @@ that concerns the whole batch (connection refused, vendor down) is raised as `Pr
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 
@@ -78,18 +79,19 @@ class Inbound:
     provider_ref: str = ""
 
 
-class Provider:
+class Provider(ABC):
     name = "base"
     channel = "sms"
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 - optional hook, like Django e-mail backends
         """Prepare a connection; called once before a run of batches."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
 
+    @abstractmethod
     def send(self, batch: list[Outgoing]) -> list[Result]:
-        raise NotImplementedError
+        """One Result per Outgoing, in order; raise ProviderError for a batch-wide failure."""
 
     def __enter__(self):
         self.open()
