@@ -79,9 +79,52 @@ class Inbound:
     provider_ref: str = ""
 
 
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a vendor sent to one of our webhooks, as plain values (pure parsers take this).
+
+    `url` is the absolute URL the vendor called (Twilio signs it), `headers` have lower-case names,
+    `form` is the parsed form body (empty for JSON), `query` the parsed query string.
+    """
+
+    method: str
+    url: str
+    headers: dict
+    body: bytes = b""
+    form: dict = field(default_factory=dict)
+    query: dict = field(default_factory=dict)
+
+    def json(self):
+        import json
+
+        return json.loads(self.body or b"null")
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What the webhook answers a vendor (Twilio wants TwiML, others an empty 200)."""
+
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b"{}"
+
+
+class Listener:
+    """Where a provider with its own connection (SMPP) hands what comes back on it. The worker sets
+    one before `open()`; each call returns once the item is durably applied, and only then may the
+    provider acknowledge it (deliver_sm_resp): a STOP acknowledged is a STOP in effect (R-33)."""
+
+    def receipts(self, provider: str, receipts: list[Receipt]) -> None:  # noqa: B027 - default: ignore
+        """Apply delivery receipts."""
+
+    def inbound(self, provider: str, message: Inbound) -> None:  # noqa: B027 - default: ignore
+        """Apply one message from a person (STOP, START, INFO...)."""
+
+
 class Provider(ABC):
     name = "base"
     channel = "sms"
+    listener: Listener = Listener()
 
     def open(self) -> None:  # noqa: B027 - optional hook, like Django e-mail backends
         """Prepare a connection; called once before a run of batches."""
