@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle
+.PHONY: run test install messages lint clean help sms-oracle jasmin
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install sms-oracle
+test: install sms-oracle jasmin
 	@bash scripts/run-tests
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
@@ -49,3 +49,14 @@ $(ORACLE_STAMP): tests/oracle/package.json tests/oracle/package-lock.json
 
 clean:
 	rm -rf $(VENV) var/test relance.egg-info
+
+# Jasmin 0.11.1, the real SMPP gateway of the SMPP tests (docs/smpp-testing.md), in its own
+# .jasmin-venv (scripts/jasmin-install patches it and stamps it). Without it the Jasmin tests skip;
+# with CI=true a failed install fails.
+JASMIN_STAMP := .jasmin-venv/.installed-$(shell cat tests/jasmin/requirements.txt scripts/jasmin-install | sha1sum | cut -c1-12)
+jasmin: $(JASMIN_STAMP)
+
+$(JASMIN_STAMP): tests/jasmin/requirements.txt scripts/jasmin-install
+	@if bash scripts/jasmin-install; then :; \
+	elif [ "$${CI:-false}" = "true" ]; then echo "jasmin: scripts/jasmin-install failed, and CI=true"; exit 1; \
+	else echo "jasmin: scripts/jasmin-install failed; the Jasmin tests will be skipped"; fi
