@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle jasmin
+.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
@@ -46,6 +46,16 @@ $(ORACLE_STAMP): tests/oracle/package.json tests/oracle/package-lock.json
 	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund $(NPM_CA) --prefix tests/oracle; then touch $@; \
 	elif [ "$${CI:-false}" = "true" ]; then echo "sms-oracle: npm missing or npm ci failed, and CI=true"; exit 1; \
 	else echo "sms-oracle: npm missing or npm ci failed; the oracle tests will be skipped"; fi
+
+# The SMSC simulator (tests/smsc, relance/providers/testing/smsc.py) our SMPP client and Jasmin bind
+# to, pinned by tests/smsc/package-lock.json. Without npm its tests skip; with CI=true they fail.
+SMSC_STAMP := tests/smsc/node_modules/.installed
+smsc-sim: $(SMSC_STAMP)
+
+$(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund $(NPM_CA) --prefix tests/smsc; then touch $@; \
+	elif [ "$${CI:-false}" = "true" ]; then echo "smsc-sim: npm missing or npm ci failed, and CI=true"; exit 1; \
+	else echo "smsc-sim: npm missing or npm ci failed; the SMSC simulator tests will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) var/test relance.egg-info
