@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install sms-oracle jasmin
+test: install sms-oracle smsc-sim jasmin
 	@bash scripts/run-tests
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
