@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -78,7 +79,6 @@ def test_it_refuses_a_call_without_signature_or_without_a_token_to_check_it():
 def test_it_checks_the_body_hash_of_a_json_call():
     """R-66: a JSON body is covered by bodySHA256 in the signed URL; a changed body is refused."""
     body = json.dumps({"property": "value", "boolean": True}).encode()
-    import hashlib
 
     digest = hashlib.sha256(body).hexdigest()
     url = f"https://relance.example/hooks/twilio/tok/receipts?bodySHA256={digest}"
