@@ -27,8 +27,8 @@ function routes(smsc) {
       await smsc.up();
       return {listening: smsc.listening};
     },
-    'POST /reset': async () => {
-      smsc.reset();
+    'POST /reset': async (body) => {
+      smsc.reset(body.keep_connections === true);
       await smsc.up();
       return {reset: true};
     },

@@ -38,15 +38,16 @@ class Smsc {
     this.server = smpp.createServer((session) => this.attach(session));
   }
 
-  reset() {
+  // keepConnections: a long-lived client (Jasmin's connector) stays bound across tests.
+  reset(keepConnections = false) {
     // Timers and closing connections of the previous test carry the old epoch and are ignored.
     this.epoch = (this.epoch || 0) + 1;
     this.behaviour.reset();
     this.stats = counters();
     this.ring = new Array(RING);
     this.pending = [];
-    for (const session of this.sessions) {
-      session.destroy();
+    if (!keepConnections) {
+      this.drop();
     }
   }
 
@@ -234,6 +235,9 @@ class Smsc {
 
   receiptAnswered(session, pdu, receipt, resp) {
     session.outstanding.delete(pdu.sequence_number);
+    if (receipt.epoch !== this.epoch) {
+      return;
+    }
     if (resp.command_status === 0) {
       this.stats.receipts_acked += 1;
       return;

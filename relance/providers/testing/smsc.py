@@ -140,9 +140,10 @@ class SmscSimulator:
         """POST /up: listen again now (ends a /down early)."""
         return self._call("POST", "/up", {})
 
-    def reset(self) -> dict:
-        """POST /reset: default behaviour, counters and records zeroed, connections closed, listening."""
-        return self._call("POST", "/reset", {})
+    def reset(self, keep_connections: bool = False) -> dict:
+        """POST /reset: default behaviour, counters and records zeroed, listening; connections closed
+        unless `keep_connections` (a long-lived client such as Jasmin's connector stays bound)."""
+        return self._call("POST", "/reset", {"keep_connections": keep_connections})
 
     def wait_for(self, condition, timeout: float = 5.0, interval: float = 0.02) -> dict:
         """Poll GET /stats until `condition(stats)` is true; returns those stats or raises."""
@@ -164,6 +165,12 @@ def missing_reason() -> str | None:
     return None
 
 
+def require_simulator() -> None:
+    """Skip (outside CI) or fail (CI=true) when the simulator cannot run here."""
+    reason = missing_reason()
+    _needs("SMSC simulator", reason is None, reason or "")
+
+
 def _needs(service: str, available: bool, why: str) -> None:
     try:
         from conftest import needs
@@ -182,8 +189,7 @@ def _needs_here(service: str, available: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def smsc_process():
-    reason = missing_reason()
-    _needs("SMSC simulator", reason is None, reason or "")
+    require_simulator()
     simulator = SmscSimulator().start()
     yield simulator
     simulator.stop()
