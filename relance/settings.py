@@ -288,6 +288,11 @@ RELANCE_WORKER_IDLE_SECONDS = env_int("RELANCE_WORKER_IDLE_SECONDS", 2)
 RELANCE_WORKER_LEASE_SECONDS = env_int("RELANCE_WORKER_LEASE_SECONDS", 300)
 RELANCE_RETRY_BASE_SECONDS = env_int("RELANCE_RETRY_BASE_SECONDS", 30)
 RELANCE_MAX_ATTEMPTS = env_int("RELANCE_MAX_ATTEMPTS", 6)
+# Provider accounts (relance/providers/): failover circuit and shared rate limits.
+RELANCE_CIRCUIT_FAILURES = env_int("RELANCE_CIRCUIT_FAILURES", 3)  # consecutive failed batches open it
+RELANCE_CIRCUIT_OPEN_SECONDS = env_int("RELANCE_CIRCUIT_OPEN_SECONDS", 60)  # then one probe batch
+RELANCE_RATE_WAIT_SECONDS = env_int("RELANCE_RATE_WAIT_SECONDS", 2)  # a worker waits this long for tokens
+RELANCE_REDIS_URL = env_str("RELANCE_REDIS_URL", "")  # rate-limit buckets in Redis instead of the database
 # Demo mode: the simulated phone page (/app/phone/) and simulated delivery receipts.
 RELANCE_DEMO = env_bool("RELANCE_DEMO", RELANCE_ENV == "embedded")
 # The shared secret of the built-in providers' webhooks (console, locmem: the simulated phone and

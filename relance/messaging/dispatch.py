@@ -27,7 +27,7 @@ from relance.consent.policy import MessageFacts, Reason, decide
 from relance.contacts import services as contacts
 from relance.contacts.models import Contact
 from relance.keystore.fields import seal_now, stored_values
-from relance.providers.base import Outgoing, ProviderError, Receipt, Result
+from relance.providers.base import Outgoing, Receipt, Result
 
 from . import render, replies, sending
 from .facts import load_facts
@@ -257,25 +257,17 @@ def prepare(messages: list[Message], batch: Batch) -> tuple[list[tuple[Message, 
 
 
 # --- send ---------------------------------------------------------------------------------------
-def send_all(ready: list[tuple[Message, Outgoing]], provider_for) -> list[tuple]:
-    """Call the providers, one batch per channel; a batch-wide error becomes each message's result."""
+def send_all(ready: list[tuple[Message, Outgoing]], router) -> list[tuple]:
+    """Hand each organisation's messages of a channel to the router (providers/routing.py: its
+    accounts by priority, failover, shared rate limits); every message gets a result."""
+    groups: dict[tuple, list[tuple[Message, Outgoing]]] = defaultdict(list)
+    for message, out in ready:
+        groups[(message.organisation_id, message.channel)].append((message, out))
     results = []
-    for channel in sorted({m.channel for m, _ in ready}):
-        items = [(m, out) for m, out in ready if m.channel == channel]
-        name = channel
-        try:
-            provider = provider_for(channel)  # opens it: a refused connection is a batch-wide error too
-            name = provider.name
-            answers = provider.send([out for _, out in items])
-        except ProviderError as exc:
-            log.warning("provider batch failed", extra={"provider": name, "permanent": exc.permanent,
-                                                         "error": type(exc).__name__, "count": len(items)})
-            make = Result.failed if exc.permanent else Result.retry
-            answers = [make(out.ref, exc.code or "provider_error") for _, out in items]
-        by_ref = {answer.ref: answer for answer in answers}
-        for message, out in items:
-            answer = by_ref.get(out.ref) or Result.retry(out.ref, "no_answer")
-            results.append((message, answer, name))
+    for (org_id, channel), items in groups.items():
+        by_ref = {out.ref: message for message, out in items}
+        for answer in router.send(org_id, channel, [out for _, out in items]):
+            results.append((by_ref[answer.outgoing.ref], answer.result, answer.provider))
     return results
 
 
@@ -289,21 +281,32 @@ def backoff(attempts: int, now: datetime) -> datetime:
 def record(results: list[tuple], batch: Batch) -> dict[str, int]:
     now = timezone.now()
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    sent, retried, failed = [], [], []
+    sent, retried, failed, deferred = [], [], [], []
     for message, result, provider in results:
         message.provider = provider
         if result.status == Result.SENT:
             message.status, message.provider_ref, message.sent_at, message.reason = (
                 Message.Status.SENT, result.provider_ref[:100], now, "")
             sent.append(message)
-            batch.lines.append(line(message, "sent", at=now, detail={"provider": provider}))
+            detail = {"provider": provider}
+            if result.detail.get("parts"):  # a multipart SMS: every part's reference, for its receipts
+                detail["parts"] = result.detail["parts"]
+            batch.lines.append(line(message, "sent", at=now, detail=detail))
+        elif result.status == Result.RETRY and result.detail.get("deferred"):
+            # It never reached a provider (rate limit, every account down): no attempt spent.
+            message.attempts -= 1
+            message.status, message.due_at, message.reason = Message.Status.SCHEDULED, _soon(now), result.error[:40]
+            message.claimed_by, message.claimed_at = "", None
+            deferred.append(message)
         elif result.status == Result.RETRY and _may_retry(message, now):
             message.status, message.due_at, message.reason = (
                 Message.Status.SCHEDULED, backoff(message.attempts, now), result.error[:40])
             message.claimed_by, message.claimed_at = "", None
             retried.append(message)
-            batch.lines.append(line(message, "retry", at=now, reason=result.error[:40],
-                                    detail={"attempt": message.attempts, "next": message.due_at.isoformat()}))
+            detail = {"attempt": message.attempts, "next": message.due_at.isoformat(), "provider": provider}
+            if result.detail.get("reconcile"):  # it may have left: a duplicate is possible (docs/delivery.md)
+                detail["reconcile"] = True
+            batch.lines.append(line(message, "retry", at=now, reason=result.error[:40], detail=detail))
         else:
             reason = result.error if result.status == Result.FAILED else "max_attempts"
             message.status, message.reason, message.finished_at = Message.Status.FAILED, reason[:40], now
@@ -311,14 +314,20 @@ def record(results: list[tuple], batch: Batch) -> dict[str, int]:
             batch.lines.append(line(message, "failed", at=now, reason=reason[:40], rule="R-29"))
     _write(sent, ["status", "provider", "provider_ref", "sent_at", "reason", "body", "encoding", "segments", "sender"])
     _write(retried, ["status", "due_at", "reason", "claimed_by", "claimed_at", "provider"])
+    _write(deferred, ["status", "due_at", "reason", "claimed_by", "claimed_at", "attempts"])
     _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"])
     MessageEvent.objects.bulk_create(batch.lines, batch_size=1000)
     batch.lines = []
     for message, permanent in failed:
         if permanent and message.channel == "sms":
             contacts.record_delivery_failure(message.recipient, permanent=True)
-    counts.update(sent=len(sent), retry=len(retried), failed=len(failed))
+    counts.update(sent=len(sent), retry=len(retried) + len(deferred), failed=len(failed))
     return counts
+
+
+def _soon(now: datetime) -> datetime:
+    """When a deferred message is due again: soon, with jitter so workers do not all come back at once."""
+    return now + timedelta(seconds=random.uniform(1.0, 3.0))  # noqa: S311 (jitter, not a secret)
 
 
 def _may_retry(message: Message, now: datetime) -> bool:

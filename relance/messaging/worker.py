@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from relance.providers.registry import provider_for
+from relance.providers.routing import Router
 
 from . import dispatch
 from .models import Campaign, Message, MessageEvent
@@ -42,26 +43,15 @@ class Worker:
                  simulate_receipts: bool | None = None):
         self.name = (name or default_name())[:64]
         self.batch_size = batch_size or settings.RELANCE_WORKER_BATCH
-        self._provider_for = provider_for
-        self._providers: dict[str, object] = {}
+        from .provider_events import WorkerListener
+
+        self.router = Router(provider_for, listener=WorkerListener())
         self.simulate_receipts = simulate_receipts
         self.totals = {"claimed": 0, "sent": 0, "retry": 0, "failed": 0}
 
-    # --- providers, opened once per worker ---
-    def provider(self, channel: str):
-        if channel not in self._providers:
-            provider = self._provider_for(channel)
-            provider.open()
-            self._providers[channel] = provider
-        return self._providers[channel]
-
+    # --- providers, opened once per worker (providers/routing.py) ---
     def close(self) -> None:
-        for provider in self._providers.values():
-            try:
-                provider.close()
-            except Exception:  # closing must not hide the reason we stopped
-                log.exception("provider close failed")
-        self._providers.clear()
+        self.router.close()
 
     # --- one round ---
     def run_once(self, now: datetime | None = None) -> int:
@@ -92,7 +82,7 @@ class Worker:
         sendable = dispatch.apply_decisions(batch)
         sending = dispatch.begin_sending(sendable, batch)
         ready, unprepared = dispatch.prepare(sending, batch)
-        results = unprepared + dispatch.send_all(ready, self.provider)
+        results = unprepared + dispatch.send_all(ready, self.router)
         with transaction.atomic():
             counts = dispatch.record(results, batch)
         if self._simulates(results):
@@ -105,7 +95,7 @@ class Worker:
     def _simulates(self, results) -> bool:
         if self.simulate_receipts is not None:
             return self.simulate_receipts and bool(results)
-        return bool(results) and any(getattr(p, "simulated_receipts", False) for p in self._providers.values())
+        return bool(results) and any(getattr(p, "simulated_receipts", False) for p in self.router.opened.values())
 
     def take_back_stale(self, now: datetime) -> int:
         """Claims older than the lease belong to a worker that died: put them back in the queue."""
