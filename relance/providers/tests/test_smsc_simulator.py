@@ -320,14 +320,27 @@ def test_it_sends_a_non_gsm_mo_in_ucs2(smsc, esme):
     assert (mo["destination_addr"], mo["dest_addr_ton"]) == ("33700000001", 1)
 
 
+def test_it_carries_a_long_mo_in_message_payload(smsc, esme):
+    peer = esme()
+    text = "Bonjour, " * 40  # 360 GSM octets: more than short_message can hold
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(smsc.mo, "+33612345678", "TILLEULS", text)
+        mo = peer.deliver()
+        assert answer.result(timeout=5)["delivered"] is True
+    assert mo["short_message"] == b""
+    assert mo["tlvs"][0x0424] == text.encode()
+
+
 def test_it_reports_an_mo_with_no_bound_session_as_not_delivered(smsc, esme):
     esme(BIND_TRANSMITTER)
     answer = smsc.mo("+33612345678", "TILLEULS", "STOP")
     assert answer["delivered"] is False and "no receiver" in answer["reason"]
 
 
-def test_it_answers_enquire_link_and_unbind(smsc, esme):
+def test_it_answers_enquire_link_and_unbind_and_nacks_an_unknown_command(smsc, esme):
     peer = esme()
+    sequence = peer.send(0x0000_00FF)
+    assert peer.read()[:3] == (RESP, 0x03, sequence)  # generic_nack, ESME_RINVCMDID
     sequence = peer.send(ENQUIRE_LINK)
     assert peer.read()[:3] == (ENQUIRE_LINK | RESP, 0, sequence)
     peer.send(UNBIND)
