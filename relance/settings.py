@@ -268,12 +268,13 @@ RELANCE_KEY_BACKUP_DAYS = env_int("RELANCE_KEY_BACKUP_DAYS", 7)
 RELANCE_STORAGE_LOCATION = env_str("RELANCE_STORAGE_LOCATION", "EU")
 
 # --- Messaging (issue 4) --------------------------------------------------------------------
-# Which provider sends each channel (relance/providers/registry.py). The embedded default prints
-# SMS to the console; production must name a real one (the console provider is refused there).
-RELANCE_SMS_PROVIDER = env_str("RELANCE_SMS_PROVIDER", "console" if RELANCE_ENV == "embedded" else "")
+# Who sends for an organisation with no provider account of its own or of the platform
+# (relance/providers/registry.py). The embedded default prints SMS to the console; production sends
+# through provider accounts only ("accounts": without one, a message fails with no_provider_account).
+RELANCE_SMS_PROVIDER = env_str("RELANCE_SMS_PROVIDER", "console" if RELANCE_ENV == "embedded" else "accounts")
 RELANCE_EMAIL_PROVIDER = env_str("RELANCE_EMAIL_PROVIDER", "console" if RELANCE_ENV == "embedded" else "django")
 if RELANCE_ENV == "production" and RELANCE_SMS_PROVIDER in ("", "console", "locmem", "null"):
-    _required("RELANCE_SMS_PROVIDER (a real provider; console, locmem and null are for development)", None)
+    _required("RELANCE_SMS_PROVIDER ('accounts': provider accounts; console, locmem and null are for development)", None)
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

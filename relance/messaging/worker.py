@@ -137,7 +137,11 @@ class Worker:
             log.info("worker stopped", extra={"worker": self.name, **self.totals})
 
     def housekeeping(self) -> None:
-        """Work that is not a message: advancing running campaigns (their next batch)."""
+        """Work that is not a message: SMPP binds held open for receipts and replies, running campaigns."""
+        try:
+            self.router.keep_bound()
+        except Exception:
+            log.exception("provider binds failed")
         try:
             from . import campaigns
         except ImportError:

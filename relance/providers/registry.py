@@ -1,15 +1,15 @@
-"""Which provider sends a channel: `RELANCE_SMS_PROVIDER` (console, locmem, null) and
-`RELANCE_EMAIL_PROVIDER` (django: Django's configured e-mail backend, or locmem, null).
-
-Provider accounts stored in the database (SMPP, HTTP vendors, failover) extend this in issue 5;
-the worker only ever asks `provider_for(channel)`.
+"""The provider of the settings: who sends for an organisation that has no provider account of its
+own and none of the platform (providers/routing.py asks for it then). `RELANCE_SMS_PROVIDER`: console,
+locmem, null, or `accounts` (production: accounts only; a message with none fails with
+`no_provider_account`); `RELANCE_EMAIL_PROVIDER`: django (Django's configured e-mail backend),
+console, locmem, null, accounts.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from .base import Provider
+from .base import Outgoing, Provider, ProviderError, Result
 from .console import ConsoleProvider
 from .locmem import LocmemProvider
 from .null import NullProvider
@@ -21,11 +21,21 @@ def _email_provider() -> Provider:
     return DjangoEmailProvider()
 
 
+class AccountsOnly(Provider):
+    """No account for this organisation and channel: say so on every message, retry later (an
+    administrator may add one), and fail for good after the usual attempts."""
+
+    name = "accounts"
+
+    def send(self, batch: list[Outgoing]) -> list[Result]:
+        raise ProviderError("no provider account for this organisation and channel", code="no_provider_account")
+
+
 FACTORIES = {
     "sms": {"console": lambda: ConsoleProvider("sms"), "locmem": lambda: LocmemProvider("sms"),
-            "null": NullProvider},
+            "null": NullProvider, "accounts": AccountsOnly},
     "email": {"django": _email_provider, "console": lambda: ConsoleProvider("email"),
-              "locmem": lambda: LocmemProvider("email"), "null": NullProvider},
+              "locmem": lambda: LocmemProvider("email"), "null": NullProvider, "accounts": AccountsOnly},
 }
 
 

@@ -29,6 +29,7 @@ from .kinds import AccountConfig, adapter
 from .models import ProviderAccount
 
 log = logging.getLogger("relance.providers")
+BOUND_KINDS = ("smpp",)  # providers whose receipts and replies arrive on a connection we hold
 ACCOUNTS_TTL = 5.0  # seconds an organisation's account list is cached by a worker
 
 
@@ -66,6 +67,7 @@ class Router:
         self.clock, self.sleep = clock, sleep
         self.opened: dict[object, Provider] = {}  # account pk (or "default:<channel>") → open provider
         self._accounts: dict[tuple, tuple[float, list[ProviderAccount]]] = {}
+        self._versions: dict[int, object] = {}
 
     # --- providers, opened once ---
     def _open(self, key, build: Callable[[], Provider]) -> Provider:
@@ -77,6 +79,10 @@ class Router:
         return self.opened[key]
 
     def provider_of(self, account: ProviderAccount) -> Provider:
+        """The account's open provider; reopened when the account was changed since (new credentials)."""
+        if account.pk in self.opened and self._versions.get(account.pk) != account.updated_at:
+            self.drop(account.pk)
+        self._versions[account.pk] = account.updated_at
         return self._open(account.pk, lambda: adapter(account.kind).build(account_config(account)))
 
     def default(self, channel: str) -> Provider:
@@ -93,6 +99,21 @@ class Router:
     def close(self) -> None:
         for key in list(self.opened):
             self.drop(key)
+
+    def keep_bound(self) -> int:
+        """Open every enabled SMPP account's bind, so receipts and replies (STOP) come in while there
+        is nothing to send; a bind that fails counts against the account's circuit. Answers the binds up."""
+        up = 0
+        for account in ProviderAccount.unscoped.filter(kind__in=BOUND_KINDS, enabled=True):
+            if not circuit.allows(account):
+                continue
+            try:
+                self.provider_of(account)
+                up += 1
+            except ProviderError as exc:
+                log.warning("provider bind failed", extra={"provider": account.label, "code": exc.code})
+                circuit.record_failure(account, exc.code or "bind_failed")
+        return up
 
     def accounts(self, organisation_id: int, channel: str) -> list[ProviderAccount]:
         key = (organisation_id, channel)
