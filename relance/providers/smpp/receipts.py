@@ -78,9 +78,10 @@ PERMANENT_ERR = {1, 5, 9, 11, 12, 13}
 def fields(text: str) -> dict[str, str]:
     """The receipt's named fields, lower-case names, values stripped; `text` keeps its spaces."""
     found, marks = {}, list(_FIELD.finditer(text))
-    for mark, following in zip(marks, marks[1:] + [None], strict=True):
+    ends = [mark.start() for mark in marks[1:]] + [len(text)] * bool(marks)
+    for mark, end in zip(marks, ends, strict=True):
         name = mark.group(1).lower()
-        value = text[mark.end():following.start() if following else len(text)].strip()
+        value = text[mark.end():end].strip()
         if name != "text":  # a value ends at the first space: "err:000 garbage" is err 000
             value = value.split()[0] if value else ""
         found.setdefault(name, value)
