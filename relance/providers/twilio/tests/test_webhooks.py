@@ -5,6 +5,8 @@ Signed with Twilio's scheme over the URL we gave Twilio (RELANCE_PUBLIC_URL + pa
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -26,7 +28,8 @@ PUBLIC = "https://relance.example"
 TOKEN = "twilio-auth-token"
 SID = "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"  # the placeholder SID of Twilio's docs
 OUR_NUMBER = "+15017122661"  # the "From" of Twilio's examples: our Twilio number
-PERSON = "+33612345678"  # adapted: a French mobile, so that the contact's number is valid
+PERSON = "+33612345678"
+FORM = "application/x-www-form-urlencoded"  # how Twilio posts  # adapted: a French mobile, so that the contact's number is valid
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +62,7 @@ def sent_sms(contact, purpose, account, ref: str = SID) -> Message:
 def post(client, account, which: str, form: dict, *, token: str = TOKEN, signed_as: str | None = None):
     path = f"/hooks/twilio/{account.webhook_token}/{which}"
     header = signature(signed_as or PUBLIC + path, form, token)
-    return client.post(path, form, HTTP_X_TWILIO_SIGNATURE=header)
+    return client.post(path, urlencode(form), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=header)
 
 
 def callback(status: str, sid: str = SID, **extra) -> dict:
@@ -94,7 +97,8 @@ def test_it_refuses_a_bad_signature_and_changes_nothing(client, stage):
     assert post(client, account, "receipts", callback("delivered"), token="not-the-token").status_code == 403
     assert post(client, account, "receipts", callback("delivered"),
                 signed_as="https://elsewhere.example/hooks/twilio/x/receipts").status_code == 403
-    unsigned = client.post(f"/hooks/twilio/{account.webhook_token}/receipts", callback("delivered"))
+    unsigned = client.post(f"/hooks/twilio/{account.webhook_token}/receipts", urlencode(callback("delivered")),
+                           content_type=FORM)
     assert unsigned.status_code == 403
     assert Message.unscoped.get(pk=message.pk).status == Message.Status.SENT
 
