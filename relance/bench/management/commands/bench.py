@@ -1,7 +1,8 @@
-"""relance bench dispatch | stop: the SPEC §7 benchmarks, results as JSON (bench/results/)."""
+"""relance bench dispatch | stop | smpp: the SPEC §7 benchmarks, results as JSON (bench/results/)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -25,10 +26,11 @@ def _sizes(text: str) -> list[int]:
 
 
 class Command(BaseCommand):
-    help = "Benchmarks of SPEC §7: `dispatch` (messages/s through the worker) and `stop` (STOP to suppression)."
+    help = ("Benchmarks of SPEC §7: `dispatch` (messages/s through the worker), `stop` (STOP to suppression) and "
+            "`smpp` (submit_sm/s through one bind, to the SMSC simulator and through Jasmin).")
 
     def add_arguments(self, parser):
-        parser.add_argument("which", choices=["dispatch", "stop"])
+        parser.add_argument("which", choices=["dispatch", "stop", "smpp"])
         parser.add_argument("--messages", type=int, default=50_000, help="due messages to send (dispatch)")
         parser.add_argument("--batch", default="", help="worker batch sizes, e.g. 100,500,1000 (default: the setting)")
         parser.add_argument("--workers", type=int, default=2, help="also measure this many worker processes (dispatch)")
@@ -42,8 +44,13 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="keep the bench organisation's data afterwards")
         parser.add_argument("--worker-only", action="store_true", help="internal: one child worker")
         parser.add_argument("--profile", default="", help="internal: cProfile output of a child worker")
+        parser.add_argument("--window", type=int, default=32, help="smpp: submit_sm in flight")
+        parser.add_argument("--jasmin-messages", type=int, default=2000, help="smpp: messages through Jasmin (0: skip)")
 
     def handle(self, *args, which, **options):
+        if which == "smpp":
+            self._smpp(options)
+            return
         batches = _sizes(options["batch"]) if options["batch"] else [settings.RELANCE_WORKER_BATCH]
         if options["worker_only"]:
             dispatch.child_main(batches[0], options["profile"] or None)
@@ -76,12 +83,33 @@ class Command(BaseCommand):
                 raise CommandError("--stops must be at least 1")
             result = stop.run(options["stops"], batch_size=batches[0], client=options["client"], progress=progress,
                               keep=options["keep"])
+        self._write(result, options["json_path"], progress)
+
+    def _write(self, result: dict, json_path: str, progress) -> None:
         result["machine"] = machine.describe()
         result["command"] = " ".join(["relance", *sys.argv[1:]]) if sys.argv[0].endswith("relance") else ""
         text = json.dumps(result, indent=2, sort_keys=True)
-        if options["json_path"]:
-            path = Path(options["json_path"])
+        if json_path:
+            path = Path(json_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text + "\n")
             progress(f"written {path}")
         self.stdout.write(text)
+
+    def _smpp(self, options) -> None:
+        """No database: the provider and its bind only (relance/bench/smpp.py)."""
+        from relance.bench import smpp
+
+        if options["messages"] < 1 or options["window"] < 1 or options["jasmin_messages"] < 0:
+            raise CommandError("--messages and --window must be at least 1, --jasmin-messages at least 0")
+        batch = _sizes(options["batch"])[0] if options["batch"] else 1000
+
+        def progress(text: str) -> None:
+            self.stderr.write(f"[bench smpp] {text}")
+            sys.stderr.flush()
+
+        result = smpp.run(options["messages"], batch=batch, window=options["window"],
+                          jasmin_count=options["jasmin_messages"], progress=progress)
+        json_path = options["json_path"] or f"bench/results/smpp-{datetime.date.today().isoformat()}.json"
+        self._write(result, json_path, progress)
+        self.stderr.write(smpp.summary(result))
