@@ -33,6 +33,7 @@ from . import render, replies, sending
 from .facts import load_facts
 from .models import Message, MessageEvent, Template
 from .outbox import line
+from .receipts import apply_early_receipts
 
 log = logging.getLogger("relance.worker")
 
@@ -230,7 +231,7 @@ def sender_of(message: Message, batch: Batch) -> str:
     org = message.contact.organisation
     sending_settings = batch.sending_settings(org)
     if message.channel == "sms":
-        return sending_settings.sms_sender or org.slug[:11]
+        return sending.sms_sender(org, sending_settings)
     return sending_settings.email_from or settings.DEFAULT_FROM_EMAIL
 
 
@@ -318,6 +319,8 @@ def record(results: list[tuple], batch: Batch) -> dict[str, int]:
     _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"])
     MessageEvent.objects.bulk_create(batch.lines, batch_size=1000)
     batch.lines = []
+    if sent:
+        apply_early_receipts(sent)
     for message, permanent in failed:
         if permanent and message.channel == "sms":
             contacts.record_delivery_failure(message.recipient, permanent=True)

@@ -71,6 +71,7 @@ from relance.providers.base import Inbound
 
 from . import keywords, outbox, replies
 from .models import Campaign, InboundMessage, Message, SendingSettings
+from .sending import settings_by_sender
 
 log = logging.getLogger("relance.inbound")
 
@@ -132,7 +133,7 @@ def scope(inbound: Inbound, now: datetime, *, start: bool = False) -> list[Targe
     """The organisations this reply concerns (see the module docstring), most recent sender first."""
     targets = []
     since = now - timedelta(days=SCOPE_DAYS)
-    for sending in SendingSettings.unscoped.filter(sms_sender=inbound.to).select_related("organisation"):
+    for sending in settings_by_sender(inbound.to):
         org = sending.organisation
         hashed = _hash(org, inbound.sender)
         last = _last_message(org, hashed, inbound.to, since) if hashed else None

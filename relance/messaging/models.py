@@ -237,3 +237,21 @@ class Campaign(TenantModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class EarlyReceipt(models.Model):
+    """A receipt that came before we recorded the message as sent (an SMSC answers a DLR within
+    milliseconds, while our record of the batch is still being written). Kept here, with no personal
+    data, and applied by the record of the batch that carries its reference; one never matched is
+    dropped after a day (then it was not ours). Not tenant data: a receipt names no organisation."""
+
+    provider = models.CharField(max_length=32)
+    provider_ref = models.CharField(max_length=100)
+    status = models.CharField(max_length=32)
+    error = models.CharField(max_length=40, blank=True)
+    permanent = models.BooleanField(default=False)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "provider_ref"], name="early_receipt_ref_idx"),
+                   models.Index(fields=["received_at"], name="early_receipt_age_idx")]

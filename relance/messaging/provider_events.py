@@ -7,7 +7,7 @@ the provider answer "try again later" instead of acknowledging.
 
 from __future__ import annotations
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from relance.providers.base import Inbound, Listener, Receipt
 
@@ -16,11 +16,20 @@ from .receipts import apply_receipt
 
 
 class WorkerListener(Listener):
+    """Runs on the provider's own thread, whose database connections nobody else would close: each
+    call closes them when done (receipts come in drained batches, so this is one connect per batch)."""
+
     def receipts(self, provider: str, receipts: list[Receipt]) -> None:
-        close_old_connections()  # this runs on the provider's thread: drop a connection the database closed
-        for receipt in receipts:
-            apply_receipt(provider, receipt)
+        close_old_connections()
+        try:
+            for receipt in receipts:
+                apply_receipt(provider, receipt)
+        finally:
+            connections.close_all()
 
     def inbound(self, provider: str, message: Inbound) -> None:
         close_old_connections()
-        inbound_replies.receive(message, provider=provider)
+        try:
+            inbound_replies.receive(message, provider=provider)
+        finally:
+            connections.close_all()

@@ -10,13 +10,18 @@ count it once.
 
 from __future__ import annotations
 
-from django.db import transaction
+import zlib
+from datetime import timedelta
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from relance.contacts import services as contacts
 from relance.providers.base import Receipt
 
-from .models import Message, MessageEvent
+from .models import EarlyReceipt, Message, MessageEvent
+
+EARLY_RECEIPT_DAYS = 1
 
 DELIVERED = {"delivered", "delivrd", "read"}
 # Final failures. "failed" is permanent by definition (providers.base.Receipt); the others count
@@ -35,18 +40,68 @@ def outcome_of(receipt: Receipt) -> tuple[str, bool] | None:
 
 
 def apply_receipt(provider: str, receipt: Receipt) -> bool:
-    """Apply one receipt; True when the reference is one of our messages (changed or not)."""
+    """Apply one receipt; True when the reference is one of our messages (changed or not). A final
+    receipt for a reference we do not know yet is kept as an EarlyReceipt: the worker may still be
+    recording that message as sent (apply_early_receipts)."""
     if not receipt.provider_ref:
         return False
     with transaction.atomic():
-        message = (Message.unscoped.filter(provider=provider, provider_ref=receipt.provider_ref[:100])
-                   .select_related("recipient").first())
-        if message is None:
-            return False
+        message = _find(provider, receipt.provider_ref)
         outcome = outcome_of(receipt)
+        if message is None and outcome is not None:
+            # The worker may be recording it as sent right now: wait for that record, then look again.
+            lock_provider(provider)
+            message = _find(provider, receipt.provider_ref)
+        if message is None:
+            if outcome is not None:
+                EarlyReceipt.objects.create(provider=provider, provider_ref=receipt.provider_ref[:100],
+                                            status=receipt.status[:32], error=(receipt.error or "")[:40],
+                                            permanent=receipt.permanent, received_at=timezone.now())
+            return False
         if outcome is not None:
             _finish(message, receipt, *outcome)
     return True
+
+
+def _find(provider: str, provider_ref: str) -> Message | None:
+    return (Message.unscoped.filter(provider=provider, provider_ref=provider_ref[:100])
+            .select_related("recipient").first())
+
+
+def lock_provider(provider: str) -> None:
+    """Serialise, per provider, "record as sent and apply early receipts" with "keep an early receipt",
+    so a receipt racing the record of its message is applied by one side or the other (PostgreSQL; SQLite
+    has one writer at a time)."""
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"relance-receipts:{provider}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def apply_early_receipts(messages: list[Message]) -> int:
+    """Within the transaction that records these messages as sent: apply the receipts that came first."""
+    refs = {(m.provider, m.provider_ref): m for m in messages if m.provider_ref}
+    if not refs:
+        return 0
+    for provider in sorted({p for p, _ in refs}):
+        lock_provider(provider)
+    early = list(EarlyReceipt.objects.filter(provider__in={p for p, _ in refs},
+                                             provider_ref__in={r for _, r in refs}).order_by("received_at"))
+    applied = []
+    for row in early:
+        message = refs.get((row.provider, row.provider_ref))
+        if message is None:
+            continue
+        receipt = Receipt(provider_ref=row.provider_ref, status=row.status, error=row.error, permanent=row.permanent)
+        _finish(message, receipt, *outcome_of(receipt))
+        applied.append(row.pk)
+    EarlyReceipt.objects.filter(pk__in=applied).delete()
+    return len(applied)
+
+
+def forget_early_receipts(now) -> int:
+    """Receipts never matched within a day were not ours (housekeeping)."""
+    return EarlyReceipt.objects.filter(received_at__lt=now - timedelta(days=EARLY_RECEIPT_DAYS)).delete()[0]
 
 
 def _finish(message: Message, receipt: Receipt, status: str, permanent: bool) -> None:

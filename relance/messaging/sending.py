@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Q
+
 from relance.accounts.models import Organisation
 
 from . import windows
@@ -16,6 +18,18 @@ def settings_for(org: Organisation) -> SendingSettings:
     if found is None:
         found, _ = SendingSettings.objects.for_org(org).get_or_create(organisation=org)
     return found
+
+
+def sms_sender(org: Organisation, sending: SendingSettings) -> str:
+    """The sender the organisation's SMS show: its setting, else the first 11 characters of its slug."""
+    return sending.sms_sender or org.slug[:11]
+
+
+def settings_by_sender(sender: str):
+    """The sending settings of every organisation whose SMS show this sender (replies come to it)."""
+    by_slug = Q(organisation__slug=sender) | (Q(organisation__slug__startswith=sender) if len(sender) == 11 else Q())
+    candidates = SendingSettings.unscoped.filter(Q(sms_sender=sender) | (Q(sms_sender="") & by_slug))
+    return [s for s in candidates.select_related("organisation") if sms_sender(s.organisation, s) == sender]
 
 
 def policy(org: Organisation, message_class: str, sending: SendingSettings) -> windows.WindowPolicy:

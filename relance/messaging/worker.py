@@ -28,7 +28,7 @@ from django.utils import timezone
 from relance.providers.registry import provider_for
 from relance.providers.routing import Router
 
-from . import dispatch
+from . import dispatch, receipts
 from .models import Campaign, Message, MessageEvent
 
 log = logging.getLogger("relance.worker")
@@ -142,6 +142,10 @@ class Worker:
             self.router.keep_bound()
         except Exception:
             log.exception("provider binds failed")
+        try:
+            receipts.forget_early_receipts(timezone.now())
+        except Exception:
+            log.exception("early receipts clean-up failed")
         try:
             from . import campaigns
         except ImportError:

@@ -99,7 +99,7 @@ class FakeLimiter:
 @pytest.mark.django_db(databases=["default", "keys"])
 def test_it_sends_what_the_limit_allows_and_defers_the_rest_without_an_attempt(world, settings):
     settings.RELANCE_RATE_WAIT_SECONDS = 0
-    account = services.create_account(world.a, name="n", kind="null", credentials={}, actor=SYSTEM, rate_per_second=5)
+    services.create_account(world.a, name="n", kind="null", credentials={}, actor=SYSTEM, rate_per_second=5)
     ticks = iter(range(1000))
     router = Router(lambda ch: None, limiter=FakeLimiter([5]), clock=lambda: next(ticks), sleep=lambda s: None)
     items = [Outgoing(str(i), "sms", "+33612345678", "x") for i in range(10)]
