@@ -68,7 +68,7 @@ class TwilioProvider(Provider):
 
     def open(self) -> None:
         if self.http is None:
-            self.http = http.client(base_url=self.base_url, auth=self.auth)
+            self.http = http.client(base_url=self.base_url, auth=self.auth, **timeout_of(self.config))
             # lib/http.py answers a 4xx with its status only; Twilio's error code is in the body.
             self.http.event_hooks["response"] = [self._keep_error_body]
 
@@ -137,6 +137,12 @@ class TwilioProvider(Provider):
         if meaning == LATER:
             return Result.retry(out.ref, error)
         return Result.failed(out.ref, error)
+
+
+def timeout_of(config: AccountConfig) -> dict:
+    """Option `timeout` (seconds) overrides lib/http.py's bounded default, e.g. for a slow vendor."""
+    seconds = config.options.get("timeout")
+    return {"timeout": httpx.Timeout(float(seconds))} if seconds else {}
 
 
 def unanswered(out: Outgoing, exc: http.HttpFailure, kind: str) -> Result:

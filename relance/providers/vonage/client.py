@@ -53,6 +53,12 @@ STATUSES = {
 }
 
 
+def timeout_of(config: AccountConfig) -> dict:
+    """Option `timeout` (seconds) overrides lib/http.py's bounded default, e.g. for a slow vendor."""
+    seconds = config.options.get("timeout")
+    return {"timeout": httpx.Timeout(float(seconds))} if seconds else {}
+
+
 def unanswered(out: Outgoing, exc: http.HttpFailure) -> Result:
     """No answer. A refused connection never reached Vonage: the batch can go elsewhere (ProviderError).
     Any other transport failure (a timeout, a cut answer) may come after Vonage took the message:
@@ -80,7 +86,7 @@ class VonageProvider(Provider):
 
     def open(self) -> None:
         if self.http is None:
-            self.http = http.client(base_url=self.base_url)
+            self.http = http.client(base_url=self.base_url, **timeout_of(self.config))
 
     def close(self) -> None:
         if self.http is not None:

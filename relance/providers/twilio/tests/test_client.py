@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -139,9 +140,22 @@ def test_it_maps_each_message_of_a_batch_on_its_own(vendor):
 
 def test_it_raises_when_the_connection_is_refused():
     """Nothing reached Twilio: the whole batch may go through another account (ProviderError)."""
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound and never listening: the port stays ours and refuses connections
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with provider(f"http://127.0.0.1:{port}") as twilio, pytest.raises(ProviderError) as caught:
-        twilio.send([sms()])
+        with provider(f"http://127.0.0.1:{port}") as twilio, pytest.raises(ProviderError) as caught:
+            twilio.send([sms()])
     assert caught.value.code == "twilio_unreachable" and caught.value.permanent is False
+
+
+def test_it_asks_for_reconciliation_when_twilio_does_not_answer_in_time():
+    """A timeout may come after Twilio took the message: retry, marked `reconcile` so that the router
+    keeps it on this account rather than risk a second copy through another (docs/delivery.md)."""
+    with socket.socket() as sock:  # listening, never answering
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        config = provider(f"http://127.0.0.1:{sock.getsockname()[1]}").config
+        slow = TwilioProvider(replace(config, options={**config.options, "timeout": 0.2}))
+        with slow:
+            (result,) = slow.send([sms()])
+    assert (result.status, result.error, result.detail) == (Result.RETRY, "twilio_no_answer", {"reconcile": True})

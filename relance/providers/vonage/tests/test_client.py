@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -126,11 +127,11 @@ def test_it_asks_for_reconciliation_when_the_answer_is_unreadable(vendor):
 
 def test_it_raises_when_the_connection_is_refused():
     """Nothing reached Vonage: the batch may go through another account (ProviderError)."""
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound and never listening: the port stays ours and refuses connections
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with provider(f"http://127.0.0.1:{port}") as vonage, pytest.raises(ProviderError) as caught:
-        vonage.send([sms()])
+        with provider(f"http://127.0.0.1:{port}") as vonage, pytest.raises(ProviderError) as caught:
+            vonage.send([sms()])
     assert caught.value.code == "vonage_unreachable"
 
 
@@ -138,3 +139,16 @@ def test_it_refuses_a_batch_without_a_sender(vendor):
     with provider(vendor.url) as vonage, pytest.raises(ProviderError) as caught:
         vonage.send([sms(sender="")])
     assert caught.value.code == "vonage_no_sender" and vendor.requests == []
+
+
+def test_it_asks_for_reconciliation_when_vonage_does_not_answer_in_time():
+    """A timeout may come after Vonage took the message: retry, marked `reconcile` so that the router
+    keeps it on this account rather than risk a second copy through another (docs/delivery.md)."""
+    with socket.socket() as sock:  # listening, never answering
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        config = provider(f"http://127.0.0.1:{sock.getsockname()[1]}").config
+        slow = VonageProvider(replace(config, options={**config.options, "timeout": 0.2}))
+        with slow:
+            (result,) = slow.send([sms()])
+    assert (result.status, result.error, result.detail) == (Result.RETRY, "vonage_no_answer", {"reconcile": True})
