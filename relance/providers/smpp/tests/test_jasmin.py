@@ -32,6 +32,8 @@ class Recorder(Listener):
     def __init__(self):
         self.receipts_got: list[Receipt] = []
         self.inbound_got: list[Inbound] = []
+        self.refuse = 0  # inbound() raises this many times (the database away)
+        self.refused = 0
         self.lock = threading.Lock()
 
     def receipts(self, provider: str, receipts: list[Receipt]) -> None:
@@ -42,6 +44,9 @@ class Recorder(Listener):
     def inbound(self, provider: str, message: Inbound) -> None:
         assert provider == "smpp:1"
         with self.lock:
+            if self.refused < self.refuse:
+                self.refused += 1
+                raise RuntimeError("the database is away")
             self.inbound_got.append(message)
 
     def receipt_for(self, provider_ref: str, timeout: float = 10.0) -> Receipt:
@@ -178,6 +183,15 @@ def test_it_hands_an_mo_stop_relayed_by_jasmin_to_the_listener(provider, upstrea
     wait_until(lambda: listener.inbound_got, 10, "no MO reached the listener")
     [message] = listener.inbound_got
     assert (message.sender, message.to, message.text) == ("+33612345678", "Relance", "STOP")
+
+
+def test_it_gets_a_stop_again_from_jasmin_after_refusing_it_once(provider, upstream, listener):
+    """R-33 through Jasmin: our bind answers an error to an MO it could not apply (never an
+    acknowledgement), and Jasmin throws it again (deliversm-thrower retry_delay, max_retries)."""
+    listener.refuse = 1
+    assert upstream.mo("+33612345678", "Relance", "STOP")["delivered"] is True
+    wait_until(lambda: listener.inbound_got, 10, "no MO reached the listener again")
+    assert listener.refused == 1 and [m.text for m in listener.inbound_got] == ["STOP"]
 
 
 def test_it_hears_nothing_of_a_destination_the_smsc_refuses_when_asking_for_all_receipts(
