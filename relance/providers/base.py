@@ -9,8 +9,11 @@ that concerns the whole batch (connection refused, vendor down) is raised as `Pr
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+
+_log = logging.getLogger("relance.providers")
 
 
 class ProviderError(Exception):
@@ -142,3 +145,22 @@ class Provider(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def send_one_by_one(batch: list[Outgoing], send_one, *, vendor: str) -> list[Result]:
+    """For HTTP vendors called once per message: a batch-wide refusal (bad credentials, no credit,
+    vendor unreachable) raised as ProviderError on the first message fails the batch (the router
+    counts it and fails over); raised later, what was accepted stays sent and the rest is retried,
+    so nothing is lost and nothing goes twice."""
+    results: list[Result] = []
+    for index, out in enumerate(batch):
+        try:
+            results.append(send_one(out))
+        except ProviderError as exc:
+            if not results:
+                raise
+            _log.warning("provider batch stopped", extra={"provider": vendor, "code": exc.code, "kept": index,
+                                                          "count": len(batch)})
+            results += [Result.retry(rest.ref, exc.code) for rest in batch[index:]]
+            break
+    return results

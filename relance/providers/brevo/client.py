@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 
 from relance.lib import http
-from relance.providers.base import Outgoing, Provider, ProviderError, Result
+from relance.providers.base import Outgoing, Provider, ProviderError, Result, send_one_by_one
 from relance.providers.kinds import AccountConfig
 
 log = logging.getLogger("relance.providers.brevo")
@@ -44,10 +44,9 @@ def payload(message: Outgoing, options: dict, web_url: str) -> dict:
     return body
 
 
-class _StopBatch(Exception):
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
+def _StopBatch(code: str) -> ProviderError:  # noqa: N802 - reads as the exception it builds
+    """The whole batch stops here: Brevo refuses every message of this account for now."""
+    return ProviderError(f"Brevo refused the batch ({code})", permanent=False, code=code)
 
 
 class BrevoProvider(Provider):
@@ -73,17 +72,7 @@ class BrevoProvider(Provider):
 
     def send(self, batch: list[Outgoing]) -> list[Result]:
         self.open()
-        results: list[Result] = []
-        for index, message in enumerate(batch):
-            try:
-                results.append(self._send_one(message))
-            except _StopBatch as stop:
-                if not results:
-                    raise ProviderError(f"Brevo refused the batch ({stop.code})", permanent=False,
-                                        code=stop.code) from None
-                results.extend(Result.retry(rest.ref, stop.code) for rest in batch[index:])
-                break
-        return results
+        return send_one_by_one(batch, self._send_one, vendor="brevo")
 
     def _send_one(self, message: Outgoing) -> Result:
         try:

@@ -35,7 +35,7 @@ import time
 from urllib.parse import quote
 
 from relance.lib import http
-from relance.providers.base import Outgoing, Provider, ProviderError, Result
+from relance.providers.base import Outgoing, Provider, ProviderError, Result, send_one_by_one
 from relance.providers.kinds import AccountConfig
 
 log = logging.getLogger("relance.providers.ovh")
@@ -64,10 +64,9 @@ def job(message: Outgoing, options: dict) -> dict:
     return body
 
 
-class _StopBatch(Exception):
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
+def _StopBatch(code: str) -> ProviderError:  # noqa: N802 - reads as the exception it builds
+    """The whole batch stops here: OVHcloud refuses every message of this account for now."""
+    return ProviderError(f"OVHcloud refused the batch ({code})", permanent=False, code=code)
 
 
 class OvhProvider(Provider):
@@ -91,17 +90,7 @@ class OvhProvider(Provider):
 
     def send(self, batch: list[Outgoing]) -> list[Result]:
         self.open()
-        results: list[Result] = []
-        for index, message in enumerate(batch):
-            try:
-                results.append(self._send_one(message))
-            except _StopBatch as stop:
-                if not results:
-                    raise ProviderError(f"OVHcloud refused the batch ({stop.code})", permanent=False,
-                                        code=stop.code) from None
-                results.extend(Result.retry(rest.ref, stop.code) for rest in batch[index:])
-                break
-        return results
+        return send_one_by_one(batch, self._send_one, vendor="ovh")
 
     def _now(self) -> int:
         """The API's clock (GET /auth/time, unsigned), fetched once: a skewed signature is refused."""

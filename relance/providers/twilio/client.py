@@ -22,7 +22,7 @@ import logging
 import httpx
 
 from relance.lib import http
-from relance.providers.base import Outgoing, Provider, ProviderError, Result
+from relance.providers.base import Outgoing, Provider, ProviderError, Result, send_one_by_one
 from relance.providers.kinds import AccountConfig
 
 log = logging.getLogger("relance.providers.twilio")
@@ -102,17 +102,7 @@ class TwilioProvider(Provider):
 
     def send(self, batch: list[Outgoing]) -> list[Result]:
         self.open()
-        results: list[Result] = []
-        for index, out in enumerate(batch):
-            try:
-                results.append(self._send_one(out))
-            except ProviderError as exc:
-                if index == 0:
-                    raise
-                log.warning("twilio batch stopped", extra={"code": exc.code, "kept": index, "count": len(batch)})
-                results += [Result.retry(rest.ref, exc.code) for rest in batch[index:]]
-                break
-        return results
+        return send_one_by_one(batch, self._send_one, vendor="twilio")
 
     def _send_one(self, out: Outgoing) -> Result:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
