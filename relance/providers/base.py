@@ -147,6 +147,11 @@ class Provider(ABC):
         self.close()
 
 
+def batch_refused(vendor: str, code: str) -> ProviderError:
+    """The vendor refuses every message of this account for now (credentials, credit, unreachable)."""
+    return ProviderError(f"{vendor} refused the batch ({code})", permanent=False, code=code)
+
+
 def send_one_by_one(batch: list[Outgoing], send_one, *, vendor: str) -> list[Result]:
     """For HTTP vendors called once per message: a batch-wide refusal (bad credentials, no credit,
     vendor unreachable) raised as ProviderError on the first message fails the batch (the router

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 
 from relance.lib import http
-from relance.providers.base import Outgoing, Provider, ProviderError, Result, send_one_by_one
+from relance.providers.base import Outgoing, Provider, Result, batch_refused, send_one_by_one
 from relance.providers.kinds import AccountConfig
 
 log = logging.getLogger("relance.providers.brevo")
@@ -42,11 +42,6 @@ def payload(message: Outgoing, options: dict, web_url: str) -> dict:
     if options.get("tag"):
         body["tag"] = str(options["tag"])
     return body
-
-
-def _StopBatch(code: str) -> ProviderError:  # noqa: N802 - reads as the exception it builds
-    """The whole batch stops here: Brevo refuses every message of this account for now."""
-    return ProviderError(f"Brevo refused the batch ({code})", permanent=False, code=code)
 
 
 class BrevoProvider(Provider):
@@ -94,8 +89,8 @@ class BrevoProvider(Provider):
     def _failure(self, message: Outgoing, failure: http.HttpFailure) -> Result:
         log.warning("brevo sms refused", extra={"provider": self.config.label, "status": failure.status})
         if failure.status == 0 and "timeout" not in str(failure):
-            raise _StopBatch("brevo_unreachable")
+            raise batch_refused("Brevo", "brevo_unreachable")
         if failure.status in BATCH_WIDE:
-            raise _StopBatch(BATCH_WIDE[failure.status])
+            raise batch_refused("Brevo", BATCH_WIDE[failure.status])
         code = f"brevo_{failure.status or 'timeout'}"
         return Result.retry(message.ref, code) if failure.temporary else Result.failed(message.ref, code)

@@ -35,7 +35,7 @@ import time
 from urllib.parse import quote
 
 from relance.lib import http
-from relance.providers.base import Outgoing, Provider, ProviderError, Result, send_one_by_one
+from relance.providers.base import Outgoing, Provider, Result, batch_refused, send_one_by_one
 from relance.providers.kinds import AccountConfig
 
 log = logging.getLogger("relance.providers.ovh")
@@ -62,11 +62,6 @@ def job(message: Outgoing, options: dict) -> dict:
     else:
         body["sender"] = message.sender
     return body
-
-
-def _StopBatch(code: str) -> ProviderError:  # noqa: N802 - reads as the exception it builds
-    """The whole batch stops here: OVHcloud refuses every message of this account for now."""
-    return ProviderError(f"OVHcloud refused the batch ({code})", permanent=False, code=code)
 
 
 class OvhProvider(Provider):
@@ -99,7 +94,7 @@ class OvhProvider(Provider):
                 answer = http.request(self._http, "GET", f"{self.base_url}/auth/time")
                 self._offset = int(answer.text.strip()) - int(time.time())
             except (http.HttpFailure, ValueError):
-                raise _StopBatch("ovh_unreachable") from None
+                raise batch_refused("OVHcloud", "ovh_unreachable") from None
         return int(time.time()) + self._offset
 
     def _headers(self, method: str, url: str, body: str) -> dict:
@@ -125,9 +120,9 @@ class OvhProvider(Provider):
     def _failure(self, message: Outgoing, failure: http.HttpFailure) -> Result:
         log.warning("ovh job refused", extra={"provider": self.config.label, "status": failure.status})
         if failure.status == 0 and "timeout" not in str(failure):
-            raise _StopBatch("ovh_unreachable")
+            raise batch_refused("OVHcloud", "ovh_unreachable")
         if failure.status in BATCH_WIDE:
-            raise _StopBatch(BATCH_WIDE[failure.status])
+            raise batch_refused("OVHcloud", BATCH_WIDE[failure.status])
         code = f"ovh_{failure.status or 'timeout'}"
         return Result.retry(message.ref, code) if failure.temporary else Result.failed(message.ref, code)
 
