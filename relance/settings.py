@@ -119,6 +119,8 @@ INSTALLED_APPS = [
     "relance.providers",
     "relance.messaging",
     "relance.reminders",
+    "relance.webhooks",
+    "relance.privacy",
     "relance.audit",
     "relance.api",
     "relance.backoffice",

@@ -32,6 +32,9 @@ MATRIX: dict[str, tuple[frozenset[str], str]] = {
     "register.view": (frozenset({ADMIN, DPO, AUDITOR}), _("See and download the Art. 30 register")),
     "breach.manage": (frozenset({ADMIN, DPO}), _("Record and notify breaches")),
     "provider.manage": (frozenset({ADMIN}), _("Configure SMS and e-mail providers")),
+    "webhook.manage": (frozenset({ADMIN}), _("Configure the outgoing webhooks to connected systems")),
+    "contact.erase": (frozenset({ADMIN, DPO}), _("Erase a contact for good (crypto-shredding)")),
+    "compliance.view": (frozenset({ADMIN, DPO, AUDITOR}), _("See the monthly compliance reports")),
 }
 
 # API key scopes, the integrator's side of the matrix.
@@ -51,7 +54,16 @@ API_SCOPES: dict[str, str] = {  # labels shown in the back-office and docs
     "messages:write": _("send messages"),
     "campaigns:read": _("read campaigns and preview their audience"),
     "campaigns:write": _("create, start, pause, resume and cancel campaigns"),
-    "rights:write": _("open data-subject requests"),
+    "rights:read": _("read data-subject requests and their deadlines"),
+    "rights:write": _("open and handle data-subject requests (extend, complete, refuse)"),
+    "exports:read": _("generate and download access exports (personal data)"),
+    "erasure:write": _("erase a contact (crypto-shredding) and restrict processing"),
+    "retention:read": _("read retention policies and purge reports"),
+    "retention:write": _("change retention policies and run purges"),
+    "register:read": _("read the Art. 30 register and the compliance reports"),
+    "breaches:read": _("read the breach register"),
+    "breaches:write": _("record breaches, notify and tell the people concerned"),
+    "webhooks:write": _("manage the organisation's outgoing webhook endpoints"),
     "audit:read": _("read the audit trail"),
 }
 

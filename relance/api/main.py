@@ -7,15 +7,21 @@ from ninja import NinjaAPI, Swagger
 from . import errors
 from .endpoints import (
     audit,
+    breaches,
     campaigns,
     consent,
     contacts,
     events,
+    exports,
     imports,
     keys,
     messages,
     organisation,
+    outgoing_webhooks,
     purposes,
+    register,
+    retention,
+    rights,
     sites,
     templates,
     webhooks,
@@ -104,3 +110,5 @@ api.add_router("", templates.router)
 for module in (messages, campaigns):
     api.add_router("", module.router)
 api.add_router("", events.router)
+for module in (rights, exports, retention, register, breaches, outgoing_webhooks):
+    api.add_router("", module.router)

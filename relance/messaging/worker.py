@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from relance.lib import housekeeping
 from relance.providers.registry import provider_for
 from relance.providers.routing import Router
 
@@ -149,13 +150,15 @@ class Worker:
         try:
             from . import campaigns
         except ImportError:
-            return
+            campaigns = None
         runner = getattr(campaigns, "run_campaigns", None)
         if runner is not None:
             try:
                 runner(timezone.now())
             except Exception:
                 log.exception("campaign round failed")
+        # Jobs of other apps (daily purge, outgoing webhooks...), each at its own interval.
+        housekeeping.run_due()
 
 
 def stop_on_signals(stop: threading.Event) -> None:
