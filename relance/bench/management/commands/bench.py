@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -30,7 +31,9 @@ class Command(BaseCommand):
             "`smpp` (submit_sm/s through one bind, to the SMSC simulator and through Jasmin).")
 
     def add_arguments(self, parser):
-        parser.add_argument("which", choices=["dispatch", "stop", "smpp"])
+        parser.add_argument("which", choices=["dispatch", "stop", "smpp", "purge", "export"])
+        parser.add_argument("--contacts", type=int, default=0, help="purge/export: contacts (0: the default)")
+        parser.add_argument("--rows", type=int, default=0, help="purge: message rows to purge (0: the scenario's default)")
         parser.add_argument("--messages", type=int, default=50_000, help="due messages to send (dispatch)")
         parser.add_argument("--batch", default="", help="worker batch sizes, e.g. 100,500,1000 (default: the setting)")
         parser.add_argument("--workers", type=int, default=2, help="also measure this many worker processes (dispatch)")
@@ -50,6 +53,10 @@ class Command(BaseCommand):
     def handle(self, *args, which, **options):
         if which == "smpp":
             self._smpp(options)
+            return
+        if which in ("purge", "export"):
+            # Each scenario's module: run(command, options) prints its figures and writes its JSON.
+            importlib.import_module(f"relance.bench.{which}").run(self, options)
             return
         batches = _sizes(options["batch"]) if options["batch"] else [settings.RELANCE_WORKER_BATCH]
         if options["worker_only"]:
