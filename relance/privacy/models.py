@@ -173,6 +173,7 @@ class DataCategory(models.TextChoices):
     MESSAGE_CONTENT = "message_content", _("Message content (text and placeholder values)")
     MESSAGE_METADATA = "message_metadata", _("Message metadata (status, times, timeline)")
     INACTIVE_CONTACTS = "inactive_contacts", _("Contacts without activity")
+    DECEASED_CONTACTS = "deceased_contacts", _("Contacts marked deceased (R-45)")
     CONSENT_PROOFS = "consent_proofs", _("Consent proofs (ledger)")
     AUDIT_EVENTS = "audit_events", _("Audit events")
     INBOUND_MESSAGES = "inbound_messages", _("Inbound messages (replies)")
