@@ -216,8 +216,8 @@ def render_one(message: Message, batch: Batch) -> render.Rendered:
     org = message.contact.organisation
     sending_settings = batch.sending_settings(org)
     if message.source == Message.Source.REPLY:
-        kind = json.loads(message.params or "{}").get("reply", "")
-        text = replies.reply_text(kind, org, sending_settings, message.language)
+        params = json.loads(message.params or "{}")
+        text = replies.reply_text(params.get("reply", ""), org, sending_settings, message.language, params)
         return render.rendered(text, message.channel)
     return render.render_message(message, org=org, sending=sending_settings, link=replies.preference_link())
 

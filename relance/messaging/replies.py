@@ -17,7 +17,8 @@ from relance.keystore.services import KeyDestroyed
 from .render import RenderError
 
 STOP_ACK, START_ACK, INFO = "stop_ack", "start_ack", "info"
-KINDS = (STOP_ACK, START_ACK, INFO)
+RIGHTS_CODE = "rights_code"  # the one-time code of a public rights request (privacy/intake.py)
+KINDS = (STOP_ACK, START_ACK, INFO, RIGHTS_CODE)
 
 
 def preference_link() -> str:
@@ -33,7 +34,10 @@ def _dpo(org) -> str:
         return ""
 
 
-def _text(kind: str, org) -> str:
+def _text(kind: str, org, params: dict) -> str:
+    if kind == RIGHTS_CODE:
+        return _("%(org)s: your code for your data request is %(code)s. It expires in 10 minutes.") % {
+            "org": org.name, "code": params.get("code", "")}
     if kind == STOP_ACK:
         return _("You will no longer receive SMS from %(org)s. Reply START to receive them again.") % {
             "org": org.name}
@@ -47,9 +51,10 @@ def _text(kind: str, org) -> str:
     return text + " " + _("Your choices: %(link)s. Reply STOP to receive no more SMS.") % {"link": preference_link()}
 
 
-def reply_text(kind: str, org, sending, language: str) -> str:
-    """The text of one automatic reply; `sending` is the organisation's SendingSettings."""
+def reply_text(kind: str, org, sending, language: str, params: dict | None = None) -> str:
+    """The text of one automatic reply; `sending` is the organisation's SendingSettings, `params`
+    the message's sealed params (the one-time code of RIGHTS_CODE)."""
     if kind not in KINDS:
         raise RenderError(f"unknown automatic reply {kind!r}")
     with translation.override(language if language in ("fr", "en") else "fr"):
-        return _text(kind, org)
+        return _text(kind, org, params or {})
