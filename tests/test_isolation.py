@@ -16,6 +16,7 @@ from relance.consent.tests.helpers import make_event, make_purpose, notice_of
 from relance.imports.tests.files import make_import
 from relance.messaging.tests.campaign_helpers import make_campaign, make_message
 from relance.messaging.tests.test_templates import build_template
+from relance.privacy.tests.breach_helpers import make_breach
 from relance.reminders.tests.helpers import make_event as make_reminder_event
 from relance.reminders.tests.helpers import make_rule
 from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
@@ -36,6 +37,7 @@ BUILDERS = {
     "message_id": lambda org: make_message(org).pk,
     "campaign_id": lambda org: make_campaign(org).pk,
     "template_id": lambda org: build_template(org).pk,
+    "breach_id": lambda org: make_breach(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format",
