@@ -271,3 +271,8 @@ def test_it_renders_the_same_document_in_english(person):
     text = _pdf_text(exports.render_pdf(exports.build_document(person.zoe, language="en"), "en"))
     for heading in ("Controller", "Your data", "Your replies", "Recipients", "Your rights", "Complaint to the CNIL"):
         assert heading in text, heading
+
+
+def make_export(org) -> AccessExport:
+    """An export of a new contact of `org` (the builder of `export_id` in tests/test_isolation.py)."""
+    return exports.create_export(make_contact(org), actor=SYSTEM)
