@@ -11,6 +11,7 @@ from .endpoints import (
     campaigns,
     consent,
     contacts,
+    erasure,
     events,
     exports,
     imports,
@@ -112,3 +113,4 @@ for module in (messages, campaigns):
 api.add_router("", events.router)
 for module in (rights, exports, retention, register, breaches, outgoing_webhooks):
     api.add_router("", module.router)
+api.add_router("", erasure.router)
