@@ -29,7 +29,8 @@ from relance.providers.kinds import BUILT_IN_KINDS
 from relance.providers.models import EEA, ProviderAccount
 
 from .controller import get_controller_profile
-from .models import DataCategory, RetentionPolicy
+from .models import DataCategory
+from .retention import policies_for
 
 # Art. 30(1)(c): the categories of data subjects follow from what the organisation is.
 SUBJECTS = {
@@ -193,14 +194,11 @@ def _activity(org: Organisation, purpose: Purpose, language: str, subs: list[dic
 
 
 def retention_rows(org: Organisation) -> list[dict]:
-    policies = {p.category: p for p in RetentionPolicy.objects.for_org(org)}
-    rows = []
-    for category in DataCategory:
-        policy = policies.get(category.value)
-        rows.append({"category": category.value, "label": str(category.label),
-                     "days": policy.days if policy else None, "preset": policy.preset if policy else "",
-                     "source": policy.source if policy else ""})
-    return rows
+    """Every data category's policy in force: the organisation's own, or the default (R-50)."""
+    labels = dict(DataCategory.choices)
+    return [{"category": category, "label": str(labels[category]), "days": policy.days, "preset": policy.preset,
+             "source": "" if policy.is_default else policy.source, "default": policy.is_default}
+            for category, policy in policies_for(org).items()]
 
 
 def build_register(org: Organisation, *, language: str = "fr", now=None) -> dict:

@@ -90,8 +90,8 @@ def _missing_section(record: dict) -> list[Section]:
 def register_document(record: dict) -> Document:
     with translation.override(record["language"]):
         retention = Table([_("Category"), _("Retention"), _("Preset"), _("Source")],
-                          [[r["label"], _("%(days)d days") % {"days": r["days"]} if r["days"] is not None
-                            else _("No policy: kept until deleted"), _v(r["preset"]), _v(r["source"])]
+                          [[r["label"], _("%(days)d days") % {"days": r["days"]},
+                            _("Default of Relance") if r["default"] else _v(r["preset"]), _v(r["source"])]
                            for r in record["retention"]])
         dpia = Table([_("Purpose"), _("DPIA reference"), _("Why no DPIA is needed")],
                      [[d["name"], _v(d["ref"]), _v(d["not_needed_reason"])] for d in record["dpia"]])

@@ -117,7 +117,8 @@ def test_it_lists_retention_policies_and_categories_without_one(clinic):
                                    source="Seed documents")
     rows = {r["category"]: r for r in register.build_register(clinic, language="en")["retention"]}
     assert rows["message_content"]["days"] == 183 and rows["message_content"]["source"] == "Seed documents"
-    assert rows["audit_events"]["days"] is None
+    assert rows["message_content"]["default"] is False
+    assert rows["audit_events"]["days"] == 366 and rows["audit_events"]["default"] is True
 
 
 def test_it_renders_html_and_pdf_in_french_and_english(clinic):
