@@ -13,6 +13,7 @@ from django.db import transaction
 from relance.accounts import services as accounts
 from relance.accounts.models import Membership, Organisation
 from relance.audit.services import Actor
+from relance.ops.demo_privacy import load_privacy_demo
 
 DEMO_PASSWORD = "relance-demo-2026"
 ACTOR = Actor.system("demo")
@@ -95,6 +96,7 @@ def load_demo() -> DemoResult:
             if not Membership.objects.for_org(orgs[slug]).filter(user=user).exists():
                 accounts.add_member(orgs[slug], user, role, actor=ACTOR)
                 result.created_memberships += 1
+    load_privacy_demo(orgs)
     return result
 
 
