@@ -43,6 +43,15 @@ def _empty_locmem_provider():
     LocmemProvider.reset()
 
 
+@pytest.fixture(autouse=True)
+def _no_housekeeping_jobs(monkeypatch):
+    """The worker's periodic jobs (daily purge, webhook deliveries...) stay out of tests that run
+    the worker for other reasons; their own tests call them directly or register them."""
+    from relance.lib import housekeeping
+
+    monkeypatch.setattr(housekeeping, "JOBS", {})
+
+
 @pytest.fixture
 def db_both(django_db_blocker, request):
     """Like `db`, on the main database and the key store."""
