@@ -2,7 +2,8 @@
 
 Builds a bench organisation with `--contacts` contacts (sealed, their own keys) and `--rows` finished
 messages (default 1,000,000), each with a three-line timeline (scheduled, sent, delivered or the
-failure), all created 400 to 765 days ago, so every one is past the default metadata retention.
+failure), all created 765 to 400 days ago in creation order (as an outbox fills: oldest rows first on disk), so
+every one is past the default metadata retention.
 On PostgreSQL the rows are written by `INSERT … SELECT generate_series` in chunks (the bench
 measures the purge, not the filling). The sealed columns hold a 160-byte filler standing in for a
 ciphertext: the purge never reads them. Then `run_purge(categories=["message_metadata"])` runs and
@@ -98,9 +99,9 @@ def fill(world, rows: int, progress) -> None:
         count = min(FILL_CHUNK, rows - start)
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                _fill_pg(world, template, people, start, count)
+                _fill_pg(world, template, people, start, count, rows)
             else:
-                _fill_orm(world, template, people, start, count)
+                _fill_orm(world, template, people, start, count, rows)
         progress(f"filled {start + count}/{rows} messages")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -120,8 +121,7 @@ WITH made AS (
     CROSS JOIN LATERAL (SELECT (%(ids)s::uuid[])[1 + n %% %(people)s] AS id,
                                (%(keys)s::uuid[])[1 + n %% %(people)s] AS key) AS c
     CROSS JOIN LATERAL (SELECT (%(statuses)s::text[])[1 + n %% %(nstatuses)s] AS status) AS s
-    CROSS JOIN LATERAL (SELECT %(now)s - make_interval(days => (%(oldest)s + n %% %(spread)s)::int,
-                                                       secs => (n %% 86400)::float8) AS at) AS t
+    CROSS JOIN LATERAL (SELECT %(start)s + make_interval(secs => n * %(step)s) AS at) AS t
     RETURNING id, created_at, status
 )
 INSERT INTO {event} (organisation_id, message_id, at, kind, reason, rule, detail)
@@ -132,23 +132,32 @@ FROM made CROSS JOIN (VALUES ('scheduled', interval '0'), ('sent', interval '1 s
 """
 
 
-def _fill_pg(world, template, people, start: int, count: int) -> None:
+def _start():
+    return timezone.now() - timedelta(days=OLDEST_DAYS + SPREAD_DAYS)
+
+
+def _step(rows_total: int) -> float:
+    """Seconds between two messages: the rows span SPREAD_DAYS, oldest first, as an outbox fills."""
+    return SPREAD_DAYS * 86400 / max(rows_total, 1)
+
+
+def _fill_pg(world, template, people, start: int, count: int, rows_total: int) -> None:
     sql = _PG_FILL.format(message=Message._meta.db_table, event=MessageEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, {
             "org": world.org.pk, "purpose": world.purpose.pk, "template": template.pk, "first": start,
             "last": start + count - 1, "ids": [p[0] for p in people], "keys": [p[1] for p in people],
             "people": len(people), "statuses": STATUSES, "nstatuses": len(STATUSES), "filler": FILLER,
-            "now": timezone.now(), "oldest": OLDEST_DAYS, "spread": SPREAD_DAYS})
+            "start": _start(), "step": _step(rows_total)})
 
 
-def _fill_orm(world, template, people, start: int, count: int) -> None:
+def _fill_orm(world, template, people, start: int, count: int, rows_total: int) -> None:
     """The same rows through the ORM (SQLite: indicative figures, and the bench's own tests)."""
-    now, messages, lines = timezone.now(), [], []
+    origin, step, messages, lines = _start(), _step(rows_total), [], []
     for n in range(start, start + count):
         contact_id, key_id = people[n % len(people)]
         status = STATUSES[n % len(STATUSES)]
-        at = now - timedelta(days=OLDEST_DAYS + n % SPREAD_DAYS, seconds=n % 86400)
+        at = origin + timedelta(seconds=n * step)
         message = Message(organisation=world.org, contact_id=contact_id, recipient_id=contact_id, purpose=world.purpose,
                           template=template, channel="sms", message_class="service", source="event",
                           source_id=f"bench-{n}", step=1, status=status, reason="" if status == "delivered" else status,

@@ -41,6 +41,7 @@ class PolicyOut(Schema):
 
 
 class PolicyIn(Strict):
+    category: Category
     days: int = Field(..., ge=1, le=retention.MAX_DAYS)
     source: Source = Field("", description="Where the duration comes from (a law, a recommendation, a decision)")
 
@@ -87,11 +88,12 @@ def list_policies(request):
     return [_policy_out(p) for p in retention.policies_for(request.organisation).values()]
 
 
-@router.put("/retention/policies/{category}", response=PolicyOut, **needs(WRITE))
-def set_policy(request, category: Category, payload: PolicyIn):
-    """Keep this category's data `days` days; say where the duration comes from in `source`."""
-    retention.set_policy(request.organisation, category, payload.days, actor=actor(request), source=payload.source)
-    return _policy_out(retention.policies_for(request.organisation)[category])
+@router.put("/retention/policies", response=PolicyOut, **needs(WRITE))
+def set_policy(request, payload: PolicyIn):
+    """Keep one category's data `days` days; say where the duration comes from in `source`."""
+    retention.set_policy(request.organisation, payload.category, payload.days, actor=actor(request),
+                         source=payload.source)
+    return _policy_out(retention.policies_for(request.organisation)[payload.category])
 
 
 @router.get("/retention/presets", response=list[PresetOut], **needs(READ))
@@ -101,10 +103,14 @@ def list_presets(request):
              "source": p.source, "notes": p.notes} for p in retention.PRESETS.values()]
 
 
-@router.post("/retention/presets/{preset}/apply", response=list[PolicyOut], **needs(WRITE))
-def apply_preset(request, preset: PresetCode):
+class PresetIn(Strict):
+    preset: PresetCode
+
+
+@router.post("/retention/presets/apply", response=list[PolicyOut], **needs(WRITE))
+def apply_preset(request, payload: PresetIn):
     """Set every category the preset speaks of; the others keep their policy. Answers with all policies."""
-    retention.apply_preset(request.organisation, preset, actor=actor(request))
+    retention.apply_preset(request.organisation, payload.preset, actor=actor(request))
     return list_policies(request)
 
 
@@ -122,9 +128,9 @@ def list_purges(request, params: Query[PageParams]):
     return page(PurgeReport.objects.for_org(request.organisation).order_by("-started_at", "pk"), params)
 
 
-@router.get("/purges/{uuid:purge_id}", response=PurgeOut, **needs(READ))
-def get_purge(request, purge_id: UUID):
-    report = PurgeReport.objects.for_org(request.organisation).filter(pk=purge_id).first()
+@router.get("/purges/{uuid:purgereport_id}", response=PurgeOut, **needs(READ))
+def get_purge(request, purgereport_id: UUID):
+    report = PurgeReport.objects.for_org(request.organisation).filter(pk=purgereport_id).first()
     if report is None:
         raise NotFound()
     return report

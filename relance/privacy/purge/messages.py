@@ -64,13 +64,14 @@ def delete_batch(org, cutoff: datetime, limit: int, contact_ids=None) -> tuple[i
 
 _PG_BATCH = """
 WITH doomed AS (
-    SELECT id FROM {message} WHERE organisation_id = %(org)s AND created_at < %(cutoff)s
-      AND status = ANY(%(statuses)s) ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    SELECT array_agg(id) AS ids FROM (
+        SELECT id FROM {message} WHERE organisation_id = %(org)s AND created_at < %(cutoff)s
+          AND status = ANY(%(statuses)s) ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS picked
 ), timeline AS (
-    DELETE FROM {event} e USING doomed WHERE e.message_id = doomed.id RETURNING 1
+    DELETE FROM {event} WHERE message_id = ANY((SELECT ids FROM doomed)::uuid[]) RETURNING 1
 ), gone AS (
-    DELETE FROM {message} m USING doomed WHERE m.id = doomed.id
-    RETURNING m.created_at, m.purpose_id, m.channel, m.message_class, m.status, m.reason, m.segments
+    DELETE FROM {message} WHERE id = ANY((SELECT ids FROM doomed)::uuid[])
+    RETURNING created_at, purpose_id, channel, message_class, status, reason, segments
 ), folded AS (
     INSERT INTO {stat} AS s (organisation_id, day, purpose_code, channel, message_class, status, reason, count, segments)
     SELECT %(org)s, (g.created_at AT TIME ZONE %(tz)s)::date, COALESCE(p.code, ''), g.channel, g.message_class,

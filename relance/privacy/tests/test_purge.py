@@ -230,3 +230,8 @@ def test_it_purges_every_organisation_with_purge_all(world, clock):
     reports = purge_all(actor=SYSTEM, trigger="command", now=LATER, categories=["message_metadata"])
     assert {r.organisation_id for r in reports} >= {world.a.pk, world.b.pk}
     assert not Message.unscoped.filter(organisation__in=[world.a, world.b]).exclude(status="scheduled").exists()
+
+
+def make_purge_report(org) -> PurgeReport:
+    """A purge report of `org` (tests/test_isolation.py builds one per organisation, R-63)."""
+    return run_purge(org, actor=SYSTEM, trigger="api", dry_run=True, categories=["exports"])
