@@ -19,6 +19,15 @@ COMMANDS = [
     ("consent preset", "--org SLUG: create the purposes and notices suited to the organisation's kind"),
     ("bench dispatch", "SPEC §7 dispatch benchmark (PostgreSQL): --messages N --batch 100,500 --workers 2 --json PATH"),
     ("bench stop", "SPEC §7 STOP benchmark: --stops N over HTTP to the inbound webhook, --json PATH"),
+    ("bench smpp", "SPEC §7 SMPP benchmark: submit_sm/s through one bind, to the SMSC simulator and through Jasmin"),
+    ("bench purge", "SPEC §7 purge benchmark (PostgreSQL): --rows N message rows purged, rows/s"),
+    ("bench export", "SPEC §7 access-export benchmark (PostgreSQL): --contacts N --rows M, latency of one export"),
+    ("providers list", "SMS and e-mail provider accounts (add, set, rotate-webhook: see --help)"),
+    ("requests overdue", "[--org SLUG]: rights requests past their deadline (exit 1 when any); `requests list`"),
+    ("purge", "[--org SLUG] [--dry-run] [--category C]: apply the retention policies now (R-50)"),
+    ("register", "--org SLUG | --platform [--format json|html|pdf] [--check]: the Art. 30 register (R-70)"),
+    ("compliance", "--org SLUG --month YYYY-MM [--format json|html|pdf]: the monthly compliance report (R-73)"),
+    ("breaches list", "[--org SLUG]: the breach register with each incident's clock (R-71); show, draft"),
     ("permissions", "print the role permission matrix (docs/permissions.md is generated from it)"),
 ]
 

@@ -16,10 +16,14 @@ from relance.consent.tests.helpers import make_event, make_purpose, notice_of
 from relance.imports.tests.files import make_import
 from relance.messaging.tests.campaign_helpers import make_campaign, make_message
 from relance.messaging.tests.test_templates import build_template
+from relance.privacy import rights
 from relance.privacy.tests.breach_helpers import make_breach
+from relance.privacy.tests.test_exports import make_export
+from relance.privacy.tests.test_purge import make_purge_report
 from relance.reminders.tests.helpers import make_event as make_reminder_event
 from relance.reminders.tests.helpers import make_rule
-from relance.testing import make_api_key, make_contact, make_membership, make_site, make_user
+from relance.testing import SYSTEM, make_api_key, make_contact, make_membership, make_site, make_user
+from relance.webhooks.tests.builders import make_delivery, make_endpoint
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
@@ -37,7 +41,12 @@ BUILDERS = {
     "message_id": lambda org: make_message(org).pk,
     "campaign_id": lambda org: make_campaign(org).pk,
     "template_id": lambda org: build_template(org).pk,
+    "webhookendpoint_id": lambda org: make_endpoint(org).pk,
+    "webhookdelivery_id": lambda org: make_delivery(org).pk,
+    "rightsrequest_id": lambda org: rights.open_request(org, actor=SYSTEM, kind="restriction", channel="staff").pk,
     "breach_id": lambda org: make_breach(org).pk,
+    "export_id": lambda org: make_export(org).pk,
+    "purgereport_id": lambda org: make_purge_report(org).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format",
