@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,8 +39,7 @@ from relance.testing import SYSTEM, make_contact
 
 pytestmark = [pytest.mark.django_db(databases=["default", "keys"]), pytest.mark.usefixtures("daytime")]
 
-FRAGMENT = Path(__file__).resolve().parents[1] / "locale" / "fr" / "parts" / "exports.po"
-HEADER = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+CATALOGUE = Path(__file__).resolve().parents[1] / "locale" / "fr" / "LC_MESSAGES" / "django.mo"
 
 
 @pytest.fixture
@@ -52,13 +50,9 @@ def daytime():
 
 
 @pytest.fixture
-def french(settings, tmp_path):
-    """The French catalogue with this topic's fragment (the lead merges fragments into django.po)."""
-    target = tmp_path / "fr" / "LC_MESSAGES"
-    target.mkdir(parents=True)
-    (target / "django.po").write_text(HEADER + FRAGMENT.read_text(encoding="utf-8"), encoding="utf-8")
-    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(target / "django.po")], check=True)  # noqa: S603,S607
-    settings.LOCALE_PATHS = [tmp_path, *settings.LOCALE_PATHS]
+def french():
+    """The privacy app's French catalogue, compiled by `make messages` (part of `make install`)."""
+    assert CATALOGUE.exists(), "run `make messages`: the French catalogue is not compiled"
 
 
 def _provider(org, kind, name, country, credentials):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from relance.audit.models import AuditEvent
 from relance.consent.tests.helpers import make_consent_purpose, make_purpose
@@ -79,8 +80,11 @@ def test_it_applies_the_safeguard_table_and_the_account_override(clinic):
     own = account(clinic, "Overridden", "twilio", country="US",
                   options={"transfer_safeguard": "Binding corporate rules (Art. 47)"})
     eu = account(clinic, "EU", "ovh", country="FR")
-    assert register.safeguard(uk).startswith("Adequacy decision")
-    assert register.safeguard(scc) == "Standard contractual clauses (Art. 46(2)(c))"
+    with translation.override("en"):
+        assert register.safeguard(uk).startswith("Adequacy decision")
+        assert register.safeguard(scc) == "Standard contractual clauses (Art. 46(2)(c))"
+    with translation.override("fr"):
+        assert register.safeguard(scc) == "Clauses contractuelles types (art. 46(2)(c))"
     assert register.safeguard(own) == "Binding corporate rules (Art. 47)"
     assert register.safeguard(eu) == ""
 

@@ -1,5 +1,6 @@
-"""Every message the register, the compliance report and the controller profile show exists in French
-(R-70, R-73; SPEC §4: French and English), with the same placeholders."""
+"""Every message of the privacy operations, the outgoing webhooks and their API exists in French
+(SPEC §4: French and English), with the same placeholders. Catalogues: every app's
+locale/fr/LC_MESSAGES/django.po (Django merges them)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import re
 from pathlib import Path
 
 PRIVACY = Path(__file__).resolve().parents[1]
-SOURCES = ("register.py", "register_document.py", "compliance.py", "controller.py")
-CATALOGS = (PRIVACY / "locale/fr/parts/register.po", PRIVACY / "locale/fr/LC_MESSAGES/django.po")
+RELANCE = PRIVACY.parent
+SOURCES = (
+    *sorted(PRIVACY.glob("*.py")), *sorted(PRIVACY.glob("purge/*.py")), *sorted((RELANCE / "webhooks").glob("*.py")),
+    *(RELANCE / "api" / "endpoints" / f"{name}.py"
+      for name in ("rights", "exports", "erasure", "retention", "register", "breaches", "outgoing_webhooks")),
+)
+CATALOGS = tuple(sorted(RELANCE.glob("**/locale/fr/LC_MESSAGES/django.po")))
 
 
 def msgids(path: Path) -> set[str]:
@@ -26,7 +32,7 @@ def _unquote(text: str) -> str:
 
 
 def translations() -> dict[str, str]:
-    """msgid → msgstr of the fragment and, once the lead merged it, of the app's catalog."""
+    """msgid → msgstr over every app's French catalogue."""
     result = {}
     for path in CATALOGS:
         if not path.exists():
@@ -38,9 +44,9 @@ def translations() -> dict[str, str]:
 
 def test_it_translates_every_message_into_french():
     known = translations()
-    wanted = set().union(*(msgids(PRIVACY / name) for name in SOURCES))
+    wanted = set().union(*(msgids(path) for path in SOURCES))
     missing = sorted(m for m in wanted if not known.get(m))
-    assert not missing, f"add these to locale/fr/parts/register.po: {missing}"
+    assert not missing, f"add these to relance/privacy/locale/fr/LC_MESSAGES/django.po: {missing}"
 
 
 def test_it_keeps_the_placeholders_in_french():
