@@ -74,6 +74,11 @@ def errors_schema() -> dict:
 
 def _document_errors(path: str, method: str, operation: dict) -> None:
     responses = operation.setdefault("responses", {})
+    # ninja keys responses by int, `openapi_extra` by str: both would be written as "200", a
+    # duplicate key that Swagger UI's parser rejects. The explicit (str) description wins.
+    for status in [key for key in responses if not isinstance(key, str)]:
+        value = responses.pop(status)
+        responses.setdefault(str(status), value)
     for status, text in STANDARD_ERRORS.items():
         responses.setdefault(status, {"description": text, **ERROR_REF})
     if "{" in path:

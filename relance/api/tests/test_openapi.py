@@ -74,3 +74,17 @@ def test_it_answers_the_api_root_with_links(client):
     body = client.get("/api/v1/").json()
     assert body == {"title": "Relance API", "version": "1", "openapi": "/api/v1/openapi.json",
                     "docs": "/api/v1/docs"}
+
+
+def test_it_serves_a_document_without_duplicate_keys(client):
+    """Swagger UI rejects a JSON object with the same key twice (int 200 from ninja beside "200"
+    from a documented binary response)."""
+    duplicates = []
+
+    def pairs(items):
+        keys = [key for key, _value in items]
+        duplicates.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(items)
+
+    json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=pairs)
+    assert duplicates == []

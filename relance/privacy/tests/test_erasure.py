@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from relance.audit.models import AuditEvent
 from relance.consent.decision import contact_facts, decide_for
@@ -161,7 +161,9 @@ def test_it_leaves_other_contacts_and_organisations_alone():
 def test_it_refuses_to_erase_an_erased_contact_with_a_clear_message():
     contact = make_contact(make_org())
     erase_now(contact)
-    with pytest.raises(erasure.AlreadyErased, match="already erased"):
+    with translation.override("en"), pytest.raises(erasure.AlreadyErased, match="already erased"):
+        erasure.erase_contact(contact, actor=SYSTEM)
+    with translation.override("fr"), pytest.raises(erasure.AlreadyErased, match="déjà été effacé"):
         erasure.erase_contact(contact, actor=SYSTEM)
 
 

@@ -76,6 +76,6 @@ def test_it_prints_the_monthly_compliance_report(library, tmp_path):
     assert report["month"] == "2026-10" and report["messages"]["sent"] == 0
     run("compliance", "--org", "valmont", "--month", "2026-10", "--format", "pdf", "--output", str(tmp_path / "c.pdf"))
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
-    with pytest.raises(CommandError, match="YYYY-MM"):
+    with pytest.raises(CommandError, match="2026-10"):  # "YYYY-MM, e.g. 2026-10" in the command's language
         run("compliance", "--org", "valmont", "--month", "10/2026")
     assert json.loads(run("compliance", "--org", "valmont")[0])["month"]  # last month by default
