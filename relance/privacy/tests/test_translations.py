@@ -50,6 +50,7 @@ def test_it_translates_every_message_into_french():
 
 
 def test_it_keeps_the_placeholders_in_french():
+    ours = set().union(*(msgids(path) for path in SOURCES))
     for msgid, msgstr in translations().items():
-        if msgid in set().union(*(msgids(PRIVACY / name) for name in SOURCES)):
+        if msgid in ours:
             assert sorted(re.findall(r"%\(\w+\)\w", msgid)) == sorted(re.findall(r"%\(\w+\)\w", msgstr)), msgid
