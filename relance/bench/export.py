@@ -22,7 +22,6 @@ from datetime import timedelta
 
 from django.core.management.base import CommandError
 from django.db import connection, transaction
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -37,10 +36,10 @@ from relance.reminders.models import Event
 from . import machine
 from . import world as bench_world
 from .dispatch import database
+from .fill import Spread, fill_messages
 from .stop import percentile
 
 RUNS = 20
-FILL_CHUNK = 100_000
 FILLER = os.urandom(120)
 STATUSES = ["delivered"] * 16 + ["failed", "suppressed", "expired", "sent"]
 PERSON = {"messages": 50, "consent_events": 10, "events": 5, "replies": 3}
@@ -79,7 +78,7 @@ def measure(contacts: int, rows: int, progress, *, keep: bool = False, runs: int
     started = timezone.now()
     t0 = time.perf_counter()
     world = bench_world.build(contacts, progress, tag=f"export-{uuid.uuid4().hex[:6]}", messages=False)
-    fill(world, rows, progress)
+    fill_messages(world, rows, spread(), progress)
     person = make_person(world)
     setup = time.perf_counter() - t0
     progress(f"measuring {runs} exports of one contact among {contacts} contacts and {rows} messages")
@@ -110,74 +109,10 @@ def measure(contacts: int, rows: int, progress, *, keep: bool = False, runs: int
 
 
 # --- the crowd -----------------------------------------------------------------------------------
-def fill(world, rows: int, progress) -> None:
-    people = [(c.pk, c.data_key_id) for c in world.people]
-    for start in range(0, rows, FILL_CHUNK):
-        count = min(FILL_CHUNK, rows - start)
-        with transaction.atomic():
-            (_fill_pg if connection.vendor == "postgresql" else _fill_orm)(world, people, start, count)
-        progress(f"filled {start + count}/{rows} messages")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Message._meta.db_table}; ANALYZE {MessageEvent._meta.db_table}")
-
-
-# Contact of message n: (n * 7919) mod people, a fixed scatter (each contact ~rows/people messages,
-# interleaved in time with everyone else's, as in a real outbox).
-_PG_FILL = """
-WITH made AS (
-    INSERT INTO {message} (id, organisation_id, contact_id, recipient_id, purpose_id, template_id, channel, message_class,
-        language, source, source_id, step, event_ref, status, reason, rule, due_at, urgent_reason, attempts,
-        claimed_by, sender, provider, provider_ref, encoding, segments, params, body, created_at, sent_at,
-        finished_at, data_key_id)
-    SELECT gen_random_uuid(), %(org)s, c.id, c.id, %(purpose)s, %(template)s, 'sms', 'service', 'fr', 'event',
-        'bench-' || n, 1, '', s.status, CASE WHEN s.status IN ('delivered', 'sent') THEN '' ELSE s.status END, '',
-        t.at, '', 1, '', 'BENCH', 'null', 'ref-' || n, 'gsm7', 1 + n %% 2, %(filler)s, %(filler)s, t.at, t.at, t.at,
-        c.key
-    FROM generate_series(%(first)s::int, %(last)s::int) AS n
-    CROSS JOIN LATERAL (SELECT (%(ids)s::uuid[])[1 + (n::bigint * 7919) %% %(people)s] AS id,
-                               (%(keys)s::uuid[])[1 + (n::bigint * 7919) %% %(people)s] AS key) AS c
-    CROSS JOIN LATERAL (SELECT (%(statuses)s::text[])[1 + n %% %(nstatuses)s] AS status) AS s
-    CROSS JOIN LATERAL (SELECT %(now)s - make_interval(secs => (n %% 15552000)::float8) AS at) AS t
-    RETURNING id, created_at, status
-)
-INSERT INTO {event} (organisation_id, message_id, at, kind, reason, rule, detail)
-SELECT %(org)s, made.id, made.created_at + k.after, CASE WHEN k.kind = 'final' THEN made.status ELSE k.kind END, '', '',
-       '{{}}'::jsonb
-FROM made CROSS JOIN (VALUES ('scheduled', interval '0'), ('sent', interval '1 second'),
-                             ('final', interval '5 seconds')) AS k(kind, after)
-"""
-
-
-def _fill_pg(world, people, start: int, count: int) -> None:
-    sql = _PG_FILL.format(message=Message._meta.db_table, event=MessageEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {
-            "org": world.org.pk, "purpose": world.purpose.pk, "template": world.template.pk, "first": start,
-            "last": start + count - 1, "ids": [p[0] for p in people], "keys": [p[1] for p in people],
-            "people": len(people), "statuses": STATUSES, "nstatuses": len(STATUSES), "filler": FILLER,
-            "now": timezone.now()})
-
-
-def _fill_orm(world, people, start: int, count: int) -> None:
-    """The same rows through the ORM (SQLite: indicative figures, and the bench's own test)."""
-    now, messages, lines = timezone.now(), [], []
-    for n in range(start, start + count):
-        contact_id, key_id = people[(n * 7919) % len(people)]
-        status = STATUSES[n % len(STATUSES)]
-        at = now - timedelta(seconds=n % 15_552_000)
-        message = Message(organisation=world.org, contact_id=contact_id, recipient_id=contact_id, purpose=world.purpose,
-                          template=world.template, channel="sms", message_class="service", source="event",
-                          source_id=f"bench-{n}", step=1, status=status, due_at=at, sender="BENCH", provider="null",
-                          provider_ref=f"ref-{n}", encoding="gsm7", segments=1, sent_at=at, finished_at=at,
-                          data_key_id=key_id)
-        message.body = message.params = FILLER
-        messages.append(message)
-        lines += [MessageEvent(organisation=world.org, message=message, at=at + timedelta(seconds=offset), kind=kind)
-                  for kind, offset in (("scheduled", 0), ("sent", 1), (status, 5))]
-    Message.objects.bulk_create(messages)
-    MessageEvent.objects.bulk_create(lines)
-    Message.unscoped.filter(pk__in=[m.pk for m in messages]).update(created_at=F("due_at"))
+def spread() -> Spread:
+    """Message n goes to contact (n * 7919) mod people, a fixed scatter (each contact ~rows/people
+    messages, interleaved in time with everyone else's, as in a real outbox), over the last 180 days."""
+    return Spread(origin=timezone.now(), step=-1.0, wrap=15_552_000, scatter=7919, statuses=STATUSES, filler=FILLER)
 
 
 # --- the person measured -------------------------------------------------------------------------

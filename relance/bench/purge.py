@@ -21,8 +21,8 @@ import uuid
 from datetime import timedelta
 
 from django.core.management.base import CommandError
-from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from relance.messaging.models import Message, MessageEvent
@@ -32,8 +32,8 @@ from relance.privacy.purge import TIMELINE, run_purge
 from . import machine
 from . import world as bench_world
 from .dispatch import database
+from .fill import Spread, fill_messages
 
-FILL_CHUNK = 100_000
 FILLER = os.urandom(160)
 STATUSES = ["delivered"] * 17 + ["failed", "suppressed", "expired"]  # 85 % delivered
 OLDEST_DAYS, SPREAD_DAYS = 400, 365
@@ -66,7 +66,7 @@ def measure(rows: int, contacts: int, batch: int, progress, *, keep: bool = Fals
     started = timezone.now()
     t0 = time.perf_counter()
     world = bench_world.build(contacts, progress, tag=f"purge-{uuid.uuid4().hex[:6]}", messages=False)
-    fill(world, rows, progress)
+    fill_messages(world, rows, spread(rows), progress)
     setup = time.perf_counter() - t0
     timeline = MessageEvent.objects.for_org(world.org).count()
     progress(f"purging {rows} messages and {timeline} timeline rows, batch {batch}")
@@ -92,82 +92,8 @@ def measure(rows: int, contacts: int, batch: int, progress, *, keep: bool = Fals
     return result
 
 
-def fill(world, rows: int, progress) -> None:
-    template = world.template
-    people = [(c.pk, c.data_key_id) for c in world.people]
-    for start in range(0, rows, FILL_CHUNK):
-        count = min(FILL_CHUNK, rows - start)
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                _fill_pg(world, template, people, start, count, rows)
-            else:
-                _fill_orm(world, template, people, start, count, rows)
-        progress(f"filled {start + count}/{rows} messages")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Message._meta.db_table}; ANALYZE {MessageEvent._meta.db_table}")
+def spread(rows: int) -> Spread:
+    """The rows span SPREAD_DAYS, oldest first as an outbox fills, all older than OLDEST_DAYS."""
+    return Spread(origin=timezone.now() - timedelta(days=OLDEST_DAYS + SPREAD_DAYS),
+                  step=SPREAD_DAYS * 86400 / max(rows, 1), statuses=STATUSES, filler=FILLER, segments=3)
 
-
-_PG_FILL = """
-WITH made AS (
-    INSERT INTO {message} (id, organisation_id, contact_id, recipient_id, purpose_id, template_id, channel, message_class,
-        language, source, source_id, step, event_ref, status, reason, rule, due_at, urgent_reason, attempts,
-        claimed_by, sender, provider, provider_ref, encoding, segments, params, body, created_at, sent_at,
-        finished_at, data_key_id)
-    SELECT gen_random_uuid(), %(org)s, c.id, c.id, %(purpose)s, %(template)s, 'sms', 'service', 'fr', 'event',
-        'bench-' || n, 1, '', s.status, CASE WHEN s.status = 'delivered' THEN '' ELSE s.status END, '', t.at, '', 1,
-        '', 'BENCH', 'null', 'ref-' || n, 'gsm7', 1 + n %% 3, %(filler)s, %(filler)s, t.at, t.at, t.at, c.key
-    FROM generate_series(%(first)s::int, %(last)s::int) AS n
-    CROSS JOIN LATERAL (SELECT (%(ids)s::uuid[])[1 + n %% %(people)s] AS id,
-                               (%(keys)s::uuid[])[1 + n %% %(people)s] AS key) AS c
-    CROSS JOIN LATERAL (SELECT (%(statuses)s::text[])[1 + n %% %(nstatuses)s] AS status) AS s
-    CROSS JOIN LATERAL (SELECT %(start)s + make_interval(secs => n * %(step)s) AS at) AS t
-    RETURNING id, created_at, status
-)
-INSERT INTO {event} (organisation_id, message_id, at, kind, reason, rule, detail)
-SELECT %(org)s, made.id, made.created_at + k.after, CASE WHEN k.kind = 'final' THEN made.status ELSE k.kind END, '', '',
-       '{{}}'::jsonb
-FROM made CROSS JOIN (VALUES ('scheduled', interval '0'), ('sent', interval '1 second'),
-                             ('final', interval '5 seconds')) AS k(kind, after)
-"""
-
-
-def _start():
-    return timezone.now() - timedelta(days=OLDEST_DAYS + SPREAD_DAYS)
-
-
-def _step(rows_total: int) -> float:
-    """Seconds between two messages: the rows span SPREAD_DAYS, oldest first, as an outbox fills."""
-    return SPREAD_DAYS * 86400 / max(rows_total, 1)
-
-
-def _fill_pg(world, template, people, start: int, count: int, rows_total: int) -> None:
-    sql = _PG_FILL.format(message=Message._meta.db_table, event=MessageEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {
-            "org": world.org.pk, "purpose": world.purpose.pk, "template": template.pk, "first": start,
-            "last": start + count - 1, "ids": [p[0] for p in people], "keys": [p[1] for p in people],
-            "people": len(people), "statuses": STATUSES, "nstatuses": len(STATUSES), "filler": FILLER,
-            "start": _start(), "step": _step(rows_total)})
-
-
-def _fill_orm(world, template, people, start: int, count: int, rows_total: int) -> None:
-    """The same rows through the ORM (SQLite: indicative figures, and the bench's own tests)."""
-    origin, step, messages, lines = _start(), _step(rows_total), [], []
-    for n in range(start, start + count):
-        contact_id, key_id = people[n % len(people)]
-        status = STATUSES[n % len(STATUSES)]
-        at = origin + timedelta(seconds=n * step)
-        message = Message(organisation=world.org, contact_id=contact_id, recipient_id=contact_id, purpose=world.purpose,
-                          template=template, channel="sms", message_class="service", source="event",
-                          source_id=f"bench-{n}", step=1, status=status, reason="" if status == "delivered" else status,
-                          due_at=at, sender="BENCH", provider="null", provider_ref=f"ref-{n}", encoding="gsm7",
-                          segments=1 + n % 3, sent_at=at, finished_at=at, data_key_id=key_id)
-        message.body = message.params = FILLER
-        messages.append(message)
-        lines += [MessageEvent(organisation=world.org, message=message, at=at + timedelta(seconds=offset), kind=kind)
-                  for kind, offset in (("scheduled", 0), ("sent", 1), (status, 5))]
-    Message.objects.bulk_create(messages)
-    MessageEvent.objects.bulk_create(lines)
-    # created_at is auto_now_add: the past dates are set afterwards (due_at holds them)
-    Message.unscoped.filter(pk__in=[m.pk for m in messages]).update(created_at=F("due_at"))
