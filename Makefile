@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin
+.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install sms-oracle smsc-sim jasmin
+test: install sms-oracle smsc-sim jasmin a11y
 	@bash scripts/run-tests
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
@@ -56,6 +56,16 @@ $(SMSC_STAMP): tests/smsc/package.json tests/smsc/package-lock.json
 	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund $(NPM_CA) --prefix tests/smsc; then touch $@; \
 	elif [ "$${CI:-false}" = "true" ]; then echo "smsc-sim: npm missing or npm ci failed, and CI=true"; exit 1; \
 	else echo "smsc-sim: npm missing or npm ci failed; the SMSC simulator tests will be skipped"; fi
+
+# axe-core, injected by the browser tests into the public pages (relance/testing_browser.py), pinned by
+# tests/a11y/package-lock.json. Without npm the accessibility checks skip; with CI=true they fail.
+A11Y_STAMP := tests/a11y/node_modules/.installed
+a11y: $(A11Y_STAMP)
+
+$(A11Y_STAMP): tests/a11y/package.json tests/a11y/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund $(NPM_CA) --prefix tests/a11y; then touch $@; \
+	elif [ "$${CI:-false}" = "true" ]; then echo "a11y: npm missing or npm ci failed, and CI=true"; exit 1; \
+	else echo "a11y: npm missing or npm ci failed; the accessibility checks will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) var/test relance.egg-info

@@ -8,6 +8,9 @@ from relance.keystore import services as keys
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The `ui` fixture of the browser journeys (Playwright driving Debian's chromium).
+pytest_plugins = ["relance.testing_browser"]
+
 
 def pytest_configure(config):
     from django.conf import settings

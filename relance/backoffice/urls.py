@@ -3,7 +3,23 @@ substitutes other organisations' objects into them and expects 404 (R-63)."""
 
 from django.urls import path
 
-from .views import apikeys, audit, auth, dashboard, members, organisation, phone, second_factor, sites
+from .views import (
+    apikeys,
+    audit,
+    auth,
+    content,
+    dashboard,
+    insights,
+    members,
+    organisation,
+    people,
+    phone,
+    privacy,
+    second_factor,
+    sending,
+    settings,
+    sites,
+)
 
 app_name = "backoffice"
 
@@ -35,4 +51,6 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit"),
     path("audit/verify/", audit.audit_verify, name="audit_verify"),
     path("phone/", phone.phone_view, name="phone"),
+    # the areas of the back-office, each in its own package of views
+    *insights.routes, *people.routes, *content.routes, *sending.routes, *privacy.routes, *settings.routes,
 ]
