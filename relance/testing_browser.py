@@ -19,6 +19,7 @@ or broke the Content-Security-Policy. Without chromium the test skips outside CI
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -82,11 +83,11 @@ class UI:
         return page
 
     def _collect_csp(self, page) -> None:
-        try:
+        from playwright.sync_api import Error
+
+        with contextlib.suppress(Error):  # the page navigated away meanwhile: its load event collects again
             for violation in page.evaluate("window.__relance_csp || []"):
                 self._problem(f"CSP: {violation}")
-        except Exception:  # the page navigated away meanwhile
-            pass
 
     def sign_in(self, page, user, *, organisation=None) -> None:
         """Through the login form and the second factor (a confirmed TOTP device is created if the
