@@ -229,7 +229,8 @@ RELANCE_CSP = (
 # --- internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "relance" / "locale"]
+# The project's catalogue, then one per back-office area (relance/backoffice/views/<area>/locale/).
+LOCALE_PATHS = [BASE_DIR / "relance" / "locale", *sorted((BASE_DIR / "relance" / "backoffice" / "views").glob("*/locale"))]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
