@@ -28,7 +28,7 @@ NAV = [
         ("backoffice:requests", _("Rights requests"), "rights.manage", ("request", "export")),
         ("backoffice:phone", _("Simulated phone"), "contact.view_personal", ("phone",)),
     ]),
-    (_("Sending"), [
+    (_("Reminders and campaigns"), [
         ("backoffice:events", _("Events and reminders"), "message.view", ("event", "reminder")),
         ("backoffice:campaigns", _("Campaigns"), "message.view", ("campaign",)),
         ("backoffice:templates", _("Templates"), "message.view", ("template",)),
