@@ -42,6 +42,7 @@ class Contact(SealedModel, TenantModel):
     phone_index = models.CharField(max_length=64, null=True, blank=True)
     email_index = models.CharField(max_length=64, null=True, blank=True)
     external_ref_index = models.CharField(max_length=64, null=True, blank=True)
+    last_name_index = models.CharField(max_length=64, null=True, blank=True)  # normalised last name (search)
     language = models.CharField(max_length=8, default="fr")
     guardian = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="wards")
     guardian_relation = models.CharField(max_length=16, choices=Relation.choices, blank=True)
@@ -60,6 +61,7 @@ class Contact(SealedModel, TenantModel):
         indexes = [
             models.Index(fields=["organisation", "phone_index"], name="contact_phone_idx"),
             models.Index(fields=["organisation", "email_index"], name="contact_email_idx"),
+            models.Index(fields=["organisation", "last_name_index"], name="contact_last_name_idx"),
             models.Index(fields=["organisation", "status"], name="contact_status_idx"),
             models.Index(fields=["organisation", "last_activity_at"], name="contact_activity_idx"),
         ]

@@ -11,6 +11,7 @@ of it leaves them.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -31,7 +32,8 @@ from .validation import EDITABLE_FIELDS, PERSONAL_FIELDS, clean_each, clean_fiel
 
 PERMANENT_FAILURES_LIMIT = 3  # R-29
 LOOKUP_LIMIT = 100
-INDEXED = {"phone": "phone_index", "email": "email_index", "external_ref": "external_ref_index"}
+INDEXED = {"phone": "phone_index", "email": "email_index", "external_ref": "external_ref_index",
+           "last_name": "last_name_index"}
 PURPOSE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 DELIVERY = Actor.system("delivery")
@@ -44,13 +46,29 @@ def index_for(org: Organisation, kind: str, normalised: str | None) -> str | Non
     return keys.blind_index(org_scope(org.pk), kind, normalised)
 
 
+def name_key(value: str | None) -> str | None:
+    """A last name as people type it in a search box: no accents, no case, words separated by one
+    space ("Le Bihan-Éon" and "le bihan eon" match). None when nothing is left."""
+    if not value:
+        return None
+    plain = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().casefold()
+    return " ".join(re.findall(r"[a-z0-9]+", plain)) or None
+
+
+NORMALISED = {"last_name": name_key}  # how an indexed value is put in the index, when not as cleaned
+
+
+def _index_value(org: Organisation, name: str, value: str | None) -> str | None:
+    return index_for(org, name, NORMALISED.get(name, lambda v: v)(value))
+
+
 def _apply(contact: Contact, values: dict) -> None:
     """Set cleaned values on the instance, with the indexes of the indexed ones."""
     org = contact.organisation
     for name, value in values.items():
         setattr(contact, name, value)
         if name in INDEXED:
-            setattr(contact, INDEXED[name], index_for(org, name, value))
+            setattr(contact, INDEXED[name], _index_value(org, name, value))
 
 
 def _save(contact: Contact, **kwargs) -> None:
@@ -296,6 +314,26 @@ def suppress_hash(org: Organisation, phone_hash: str, *, actor: Actor, reason: s
     return entry
 
 
+def index_last_names(org: Organisation | None = None, *, batch: int = 500) -> int:
+    """Backfill: give every contact created before the last-name index its keyed hash (and clear it
+    on erased contacts). Reads only the columns it needs, so that it runs from a migration."""
+    rows = (Contact.unscoped.all() if org is None else Contact.objects.for_org(org)).select_related("organisation")
+    rows = rows.only("id", "organisation", "data_key_id", "last_name", "status", "last_name_index")
+    done = 0
+    with transaction.atomic():
+        done += rows.filter(status=Contact.Status.ERASED, last_name_index__isnull=False).update(last_name_index=None)
+    todo = rows.filter(last_name_index__isnull=True).exclude(status=Contact.Status.ERASED)
+    for contact in todo.iterator(chunk_size=batch):
+        try:
+            hashed = _index_value(contact.organisation, "last_name", contact.last_name)
+        except keys.KeyDestroyed:
+            continue
+        if hashed is not None:
+            Contact.unscoped.filter(pk=contact.pk).update(last_name_index=hashed)
+            done += 1
+    return done
+
+
 # --- reads: every one audited (R-65) -------------------------------------------------------
 def _contact_id(value) -> uuid.UUID | None:
     try:
@@ -351,6 +389,14 @@ def find_by_email(org: Organisation, raw, *, actor: Actor) -> list[Contact]:
 
 
 @transaction.atomic
+def find_by_last_name(org: Organisation, raw, *, actor: Actor) -> list[Contact]:
+    """Exact last name, whatever its accents, case, hyphens (R-61: by its keyed hash, the only way
+    a sealed name can be found). Erased contacts are never found."""
+    found = _find(org, "last_name", name_key(_clean_one(org, "last_name", raw)), actor=actor)
+    return [contact for contact in found if contact.status != Contact.Status.ERASED]
+
+
+@transaction.atomic
 def find_by_external_ref(org: Organisation, raw, *, actor: Actor) -> Contact | None:
     found = _find(org, "external_ref", _clean_one(org, "external_ref", raw), actor=actor)
     return found[0] if found else None
@@ -400,9 +446,27 @@ def read_personal_data(contact: Contact, *, actor: Actor, purpose: str = "view")
     return data
 
 
+@transaction.atomic
+def read_personal_data_of_many(found: list[Contact], *, actor: Actor, purpose: str = "list") -> dict:
+    """A page of contacts in clear (a list, search results): ONE `contact.read` naming them all."""
+    if not PURPOSE_RE.match(purpose):
+        raise ValueError("purpose is a short code such as 'view' or 'api.get'")
+    if not found:
+        return {}
+    audit.record(found[0].organisation, actor, "contact.read", target_type="contacts.contact", details={
+        "purpose": purpose, "count": len(found), "contacts": [str(contact.pk) for contact in found]})
+    data = {}
+    for contact in found:
+        erased = contact.status == Contact.Status.ERASED
+        data[contact.pk] = {name: None if erased else getattr(contact, name) for name in ("first_name", "last_name",
+                                                                                         "phone", "email")}
+    return data
+
+
 __all__ = [
     "EDITABLE_FIELDS", "PERSONAL_FIELDS", "create_contact", "update_contact", "link_guardian", "restrict_contact",
     "lift_restriction", "mark_deceased", "record_delivery_failure", "record_delivery_success", "rectify_phone",
     "is_suppressed", "suppress_number", "suppress_hash", "get_contact", "find_by_phone", "find_by_email",
     "find_by_external_ref", "lookup", "find_duplicates", "read_personal_data",
+    "find_by_last_name", "index_last_names", "read_personal_data_of_many", "name_key",
 ]

@@ -55,7 +55,8 @@ def _conversations(sms: list[Message], replies) -> list[dict]:
     for message in sms:
         recipient = message.recipient
         entry = phones.setdefault(recipient.phone_index or str(recipient.pk), {
-            "contact": recipient, "number": recipient.phone or "—", "items": [], "latest": message.created_at})
+            "contact": recipient, "number": recipient.phone or "—", "items": [], "latest": message.created_at,
+            "name": " ".join(part for part in (recipient.first_name, recipient.last_name) if part)})
         entry["items"].append({"at": message.sent_at or message.created_at, "out": True, "message": message,
                                "text": message.body if message.status in ("sent", "delivered") else ""})
     for reply in replies:
