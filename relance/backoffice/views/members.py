@@ -8,12 +8,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from relance.accounts import services as accounts
-from relance.accounts.models import Membership
-from relance.accounts.permissions import allowed
+from relance.accounts.models import Membership, Role
+from relance.accounts.permissions import MATRIX, ROLES, allowed
 
 from ..access import requires
 from ..forms import MemberAddForm, RoleForm, show_service_errors
 from ..services import actor
+
+
+def role_matrix() -> dict:
+    """What each role may do, as the permission matrix decides it: shown where roles are chosen."""
+    labels = dict(Role.choices)
+    rows = [(description, [role in roles for role in ROLES]) for roles, description in MATRIX.values()]
+    return {"roles": [labels.get(role, role) for role in ROLES], "rows": rows}
 
 
 def _membership(request, membership_id: int) -> Membership:
@@ -26,7 +33,8 @@ def member_list(request):
     memberships = Membership.objects.for_org(request.organisation).select_related("user")
     rows = sorted(memberships, key=lambda m: ((m.user.full_name or "").lower(), str(m.user_id)))
     can_manage = allowed(request.membership.role, "member.manage")
-    return render(request, "backoffice/members.html", {"memberships": rows, "can_manage": can_manage})
+    return render(request, "backoffice/members.html", {"memberships": rows, "can_manage": can_manage,
+                                                       "matrix": role_matrix()})
 
 
 @requires("member.manage")
@@ -44,7 +52,7 @@ def member_add(request):
             else:
                 messages.success(request, _("Member added."))
                 return redirect("backoffice:members")
-    return render(request, "backoffice/member_add.html", {"form": form})
+    return render(request, "backoffice/member_add.html", {"form": form, "matrix": role_matrix()})
 
 
 @requires("member.manage")
@@ -59,7 +67,8 @@ def member_role(request, membership_id: int):
         else:
             messages.success(request, _("Role changed."))
             return redirect("backoffice:members")
-    return render(request, "backoffice/member_role.html", {"form": form, "member": membership})
+    return render(request, "backoffice/member_role.html", {"form": form, "member": membership,
+                                                           "matrix": role_matrix()})
 
 
 @requires("member.manage")
