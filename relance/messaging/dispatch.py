@@ -217,9 +217,11 @@ def render_one(message: Message, batch: Batch) -> render.Rendered:
     sending_settings = batch.sending_settings(org)
     if message.source == Message.Source.REPLY:
         params = json.loads(message.params or "{}")
-        text = replies.reply_text(params.get("reply", ""), org, sending_settings, message.language, params)
+        text = replies.reply_text(params.get("reply", ""), org, sending_settings, message.language, params,
+                                  contact=message.contact)
         return render.rendered(text, message.channel)
-    return render.render_message(message, org=org, sending=sending_settings, link=replies.preference_link())
+    return render.render_message(message, org=org, sending=sending_settings,
+                                 link=replies.preference_link(message.contact))
 
 
 def address_of(message: Message) -> str:

@@ -199,7 +199,7 @@ def sample_values(language: str = "fr", *, org_name: str = "", sender: str = "",
     values = {
         "first_name": "Camille", "initials": "C.D.", "last_name": "Mme D." if language == "fr" else "Ms D.",
         "place": site_name or org, "site": site_name or org, "callback": "01 23 45 67 89",
-        "link": "https://relance.example/p/k7Qx2mZ9", "notice_link": "https://relance.example/p/notices/3f9a",
+        "link": "https://relance.example/p/s/k7Qx2mZ9aB3dE5fG7hJ9kL1m/", "notice_link": "https://relance.example/p/notices/3f9a",
         "org": org, "sender": sender or org, "stop": stop_mention or "STOP au 36111", "count": "2",
         "item_title": "Les Misérables",
     }

@@ -12,7 +12,14 @@ number may ask about the data held for that number. The public page (issue 7) ca
    opens one request (channel `public`) per contact of that number (families share numbers).
 
 Only a keyed hash of each code is stored (HMAC-SHA-256 under the organisation's index key, salted
-with the row id); a code lives 10 minutes and allows 5 tries; at most 3 codes per number per hour.
+with the row id); a code lives 10 minutes and allows 5 tries; at most 3 codes per number per hour,
+and at most 10 per hour from one truncated IP address (counted from the audit trail, so the limit
+holds across web processes without another table).
+
+The public consent form (issue 7) proves that the number belongs to the person the same way:
+`request_consent_code(org, phone)` creates the contact (source `web_form`) when nobody has the
+number yet — the code needs a recipient — and `confirm_consent_code` returns the number's contacts
+once the code is right; the caller then records the consent with the notice shown.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.audit import services as audit
+from relance.audit.models import AuditEvent
 from relance.audit.services import Actor
 from relance.consent.policy import MessageClass
 from relance.contacts import services as contacts
@@ -46,8 +54,11 @@ from .models import RightsRequest, VerificationCode
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 MAX_CODES_PER_HOUR = 3
+MAX_CODES_PER_IP_HOUR = 10
+CODE_ACTIONS = ("privacy.code_requested", "consent.code_requested")
 KEEP_CODES = timedelta(days=1)  # then purge_codes() deletes them: nothing needs them any more
 PURPOSE = "rights_request"
+CONSENT_PURPOSE = "consent_form"
 
 
 def subject(ip: str = "") -> Actor:
@@ -80,12 +91,29 @@ def _too_many_codes() -> ValidationError:
         _("Too many codes were asked for this number. Wait an hour, then ask again."), code="too_many_codes")})
 
 
+def _too_many_from_ip() -> ValidationError:
+    return ValidationError({"phone": ValidationError(
+        _("Too many codes were asked from this connection. Wait an hour, then ask again."), code="too_many_from_ip")})
+
+
+def check_ip_quota(org: Organisation, ip: str, now: datetime) -> None:
+    """At most MAX_CODES_PER_IP_HOUR codes an hour from one truncated address (call under the chain lock)."""
+    address = truncate_ip(ip)
+    if not address:
+        return
+    sent = AuditEvent.objects.filter(organisation=org, action__in=CODE_ACTIONS, ip=address,
+                                     created_at__gte=now - timedelta(hours=1)).count()
+    if sent >= MAX_CODES_PER_IP_HOUR:
+        raise _too_many_from_ip()
+
+
 @transaction.atomic
 def request_code(org: Organisation, phone, *, ip: str = "") -> None:
     """Send a one-time code to the number if a contact has it; answer the same either way."""
     hashed = _phone_hash(org, phone)
     now = timezone.now()
     audit.lock_chain(audit.chain_for(org))  # serialise the per-number count below
+    check_ip_quota(org, ip, now)
     recent = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=PURPOSE,
                                                           created_at__gte=now - timedelta(hours=1))
     if recent.count() >= MAX_CODES_PER_HOUR:
@@ -131,8 +159,8 @@ def _check_request(org: Organisation, kind: str, details: str, language: str | N
         raise ValidationError(errors)
 
 
-def _latest_code(org: Organisation, hashed: str, now: datetime) -> VerificationCode | None:
-    codes = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=PURPOSE, consumed_at__isnull=True,
+def _latest_code(org: Organisation, hashed: str, now: datetime, purpose: str = PURPOSE) -> VerificationCode | None:
+    codes = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=purpose, consumed_at__isnull=True,
                                                          expires_at__gt=now).order_by("-created_at")
     return codes.select_for_update().first()
 
@@ -178,3 +206,60 @@ def purge_codes(now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - KEEP_CODES
     deleted, _by_model = VerificationCode.unscoped.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+# --- the public consent form (issue 7) -----------------------------------------------------------
+@transaction.atomic
+def request_consent_code(org: Organisation, phone, *, language: str = "fr", ip: str = "") -> None:
+    """Send a code that proves the number is the person's; a number nobody has yet becomes a contact
+    (source `web_form`) so that the code has a recipient. Same limits as the rights codes."""
+    hashed = _phone_hash(org, phone)
+    now = timezone.now()
+    audit.lock_chain(audit.chain_for(org))
+    check_ip_quota(org, ip, now)
+    recent = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=CONSENT_PURPOSE,
+                                                          created_at__gte=now - timedelta(hours=1))
+    if recent.count() >= MAX_CODES_PER_HOUR:
+        raise _too_many_codes()
+    holders = _holders(org, hashed)
+    if not holders:
+        e164 = validation.clean_phone(org, phone, sms=True)
+        holders = [contacts.create_contact(org, actor=subject(ip), phone=e164, language=language, source="web_form")]
+    row = VerificationCode(id=uuid.uuid4(), organisation=org, phone_hash=hashed, purpose=CONSENT_PURPOSE,
+                           created_at=now, expires_at=now + CODE_TTL, code_hash="")
+    code = f"{secrets.randbelow(10**6):06d}"
+    row.code_hash = code_hash(org, row.id, code)
+    outbox.enqueue(holders[0], None, "sms", due_at=now, valid_until=row.expires_at, source=Message.Source.REPLY,
+                   source_id=str(row.id), message_class=MessageClass.CONSENT_REQUEST,
+                   params={"reply": replies.CONSENT_CODE, "code": code}, language=language)
+    row.save(force_insert=True)
+    audit.record(org, subject(ip), "consent.code_requested", target=row, details={})
+
+
+def confirm_consent_code(org: Organisation, phone, code, *, ip: str = "") -> list[Contact]:
+    """The living contacts of the number once its code is right (the code is consumed); a wrong
+    code counts as a try and raises, like open_public_request."""
+    hashed = _phone_hash(org, phone)
+    code = str(code or "").strip()
+    with transaction.atomic():
+        now = timezone.now()
+        row = _latest_code(org, hashed, now, CONSENT_PURPOSE)
+        if row is None:
+            failure, holders = _wrong_code(), []
+        elif row.attempts >= MAX_ATTEMPTS:
+            failure, holders = _too_many_tries(), []
+        else:
+            holders = _holders(org, hashed)
+            if holders and hmac.compare_digest(row.code_hash, code_hash(org, row.id, code)):
+                row.consumed_at = now
+                row.save(update_fields=["consumed_at"])
+                audit.record(org, subject(ip), "consent.code_confirmed", target=row, details={})
+                failure = None
+            else:
+                row.attempts += 1
+                row.save(update_fields=["attempts"])
+                audit.record(org, subject(ip), "consent.code_rejected", target=row, details={"attempts": row.attempts})
+                failure, holders = (_too_many_tries() if row.attempts >= MAX_ATTEMPTS else _wrong_code()), []
+    if failure is not None:
+        raise failure
+    return holders
