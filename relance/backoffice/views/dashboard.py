@@ -9,25 +9,39 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import ApiKey, Membership, Site
+from relance.accounts.permissions import allowed
 from relance.accounts.services import memberships_of
 
 from .. import second_factor as sf
 from ..access import requires
 from ..forms import LanguageForm
 from ..services import switch_organisation
+from .insights import stats
 
 
 @requires()
 def home(request):
+    """At a glance, messages per day over two weeks, and what needs attention: rights requests due
+    within 7 days or late (R-41), open incidents with their clock (R-71), campaigns under way."""
     org = request.organisation
-    counts = None
-    if org is not None:
-        counts = {
-            "members": Membership.objects.for_org(org).count(),
-            "sites": Site.objects.for_org(org).count(),
-            "api_keys": ApiKey.objects.for_org(org).filter(revoked_at__isnull=True).count(),
-        }
-    return render(request, "backoffice/home.html", {"counts": counts})
+    if org is None:
+        return render(request, "backoffice/home.html", {"counts": None})
+    role = request.membership.role
+    context = {"counts": {
+        "members": Membership.objects.for_org(org).count(),
+        "sites": Site.objects.for_org(org).count(),
+        "api_keys": ApiKey.objects.for_org(org).filter(revoked_at__isnull=True).count(),
+    }}
+    if allowed(role, "message.view"):
+        context["activity"] = stats.message_charts(org)
+        context["campaigns"] = stats.running_campaigns(org)
+    if allowed(role, "rights.manage") or allowed(role, "compliance.view"):
+        context["requests_due"] = stats.requests_due(org)
+        context["requests_url"] = stats.url_or_empty("backoffice:requests")
+    if allowed(role, "breach.manage") or allowed(role, "compliance.view"):
+        context["breaches"] = stats.open_breaches(org)
+        context["breaches_url"] = stats.url_or_empty("backoffice:breaches")
+    return render(request, "backoffice/home.html", context)
 
 
 @requires()
