@@ -87,8 +87,11 @@ def register_view(request):
     language = _language(request)
     record = register.generate_register(request.organisation, actor=actor(request), language=language, fmt="page")
     missing = register.missing_fields(record)
+    doc = register_document(record)
+    if missing:  # its last section lists the dotted paths: the page says them in plain words instead
+        doc.sections = doc.sections[:-1]
     return render(request, "backoffice/privacy/register.html", {
-        "doc": register_document(record), "missing": explain_missing(missing), "language": language,
+        "doc": doc, "missing": explain_missing(missing), "language": language,
         "formats": FORMATS, "can_edit_controller": allowed(request.membership.role, "organisation.configure")})
 
 
