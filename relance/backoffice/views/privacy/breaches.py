@@ -13,7 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from relance.consent.models import Purpose
@@ -182,7 +182,8 @@ def breach_notify(request, breach_id):
 def breach_subjects(request, breach_id):
     breach = _owned(request, breach_id)
     return _move(request, breach, "subjects", None, lambda: breaches.compute_affected(breach, actor=actor(request)),
-                 lambda count: _("%(n)d contacts are concerned by this incident.") % {"n": count})
+                 lambda count: ngettext("%(n)d contact is concerned by this incident.",
+                                        "%(n)d contacts are concerned by this incident.", count) % {"n": count})
 
 
 @requires("breach.manage")
@@ -211,12 +212,14 @@ def breach_notice(request, breach_id):
             raise ValidationError({names.get(k, k) or "__all__": v for k, v in error.message_dict.items()}) from None
 
     def said(report):
-        text = _("%(n)d notices queued.") % {"n": report.enqueued}
+        text = ngettext("%(n)d notice queued.", "%(n)d notices queued.", report.enqueued) % {"n": report.enqueued}
         if report.already:
-            text += " " + _("%(n)d people had already been told.") % {"n": report.already}
+            text += " " + ngettext("%(n)d person had already been told.", "%(n)d people had already been told.",
+                                   report.already) % {"n": report.already}
         if report.none:
-            text += " " + _("%(n)d people could not be told (no number or address, erased or deceased).") % {
-                "n": len(report.none)}
+            text += " " + ngettext("%(n)d person could not be told (no number or address, erased or deceased).",
+                                   "%(n)d people could not be told (no number or address, erased or deceased).",
+                                   len(report.none)) % {"n": len(report.none)}
         return text
 
     return _move(request, breach, "notice", form, call, said)

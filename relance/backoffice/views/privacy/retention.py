@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from relance.privacy import retention
 from relance.privacy.models import DataCategory, PurgeReport
@@ -70,7 +71,8 @@ def retention_edit(request):
         except ValidationError as error:
             show_service_errors(form, error)
         else:
-            return done(request, _("%(label)s: now kept %(days)d days.") % {"label": _label(category), "days": data["days"]},
+            return done(request, ngettext("%(label)s: now kept %(days)d day.", "%(label)s: now kept %(days)d days.",
+                                         data["days"]) % {"label": _label(category), "days": data["days"]},
                         "backoffice:retention")
     return render(request, "backoffice/privacy/retention_edit.html", {
         "form": form, "label": _label(category), "current": current, "clock": retention.CLOCKS[category],
