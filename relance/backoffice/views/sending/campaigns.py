@@ -102,12 +102,12 @@ def _unsaved(org, form: CampaignForm) -> Campaign | None:
 
 
 @requires("message.view")
-@require_POST
 @in_org_zone
 def campaign_audience(request):
-    """The live count while the create form changes (a fragment for relance.js data-live)."""
+    """The live count while the create form changes (a fragment for relance.js data-live, POSTed;
+    a GET with the same fields answers too). Nothing is written."""
     org = request.organisation
-    form = CampaignForm(org, request.POST)
+    form = CampaignForm(org, request.POST if request.method == "POST" else request.GET)
     form.is_valid()  # the fields that are valid are enough for a count
     campaign = _unsaved(org, form)
     context = {"ready": campaign is not None}

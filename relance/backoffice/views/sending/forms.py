@@ -45,7 +45,7 @@ class EventFilterForm(forms.Form):
     """The filters of the events list (GET)."""
 
     when = forms.ChoiceField(label=_("When"), required=False, choices=[
-        ("upcoming", _("Upcoming")), ("past", _("Past")), ("all", _("All"))])
+        ("upcoming", _("Upcoming")), ("past", _("Past")), ("all", _("All dates"))])
     kind = forms.ChoiceField(label=_("Kind"), required=False)
     purpose = forms.ChoiceField(label=_("Purpose"), required=False)
     site = forms.ChoiceField(label=_("Site"), required=False)
@@ -53,11 +53,10 @@ class EventFilterForm(forms.Form):
 
     def __init__(self, org, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        everything = _("All")
-        self.fields["kind"].choices = [("", everything), *EventKind.choices]
-        self.fields["purpose"].choices = purpose_choices(org, blank=everything)
-        self.fields["site"].choices = site_choices(org, everything)
-        self.fields["status"].choices = [("", everything), *Event.Status.choices]
+        self.fields["kind"].choices = [("", _("Any kind")), *EventKind.choices]
+        self.fields["purpose"].choices = purpose_choices(org, blank=_("Any purpose"))
+        self.fields["site"].choices = site_choices(org, _("Any site"))
+        self.fields["status"].choices = [("", _("Any status")), *Event.Status.choices]
 
 
 class EventForm(forms.Form):
