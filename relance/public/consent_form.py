@@ -7,7 +7,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import render
-from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_http_methods
 
 from relance.consent import services as consent
@@ -93,7 +92,6 @@ def _ask_code(request, org, purpose, context):
 
 
 @require_http_methods(["GET", "POST"])
-@xframe_options_deny
 @pages.public_page
 def consent_form(request, org_slug, purpose_code):
     org = pages.organisation(org_slug)

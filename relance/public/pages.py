@@ -112,7 +112,7 @@ def sealed(value_of) -> str:
 
 
 def masked_phone(phone: str) -> str:
-    return "•• •• •• •• " + phone[-2:] if phone and len(phone) > 4 else ""
+    return "\u00a0".join(["••"] * 4 + [phone[-2:]]) if phone and len(phone) > 4 else ""  # never wraps
 
 
 def allow_framing(response) -> None:

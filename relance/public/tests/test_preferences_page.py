@@ -38,7 +38,7 @@ def test_it_shows_each_purpose_with_its_basis_and_state_and_audits_the_opening(c
     assert response.status_code == 200
     assert "Overdue reminders" in body and "News" in body
     assert "public service mission" in body and "You agreed to receive them" in body
-    assert "You receive them: you gave your consent." in body and "•• •• •• •• 01" in body
+    assert "You receive them: you gave your consent." in body and "••\u00a0••\u00a0••\u00a0••\u00a001" in body
     assert contact.phone not in body
     assert AuditEvent.objects.filter(organisation=org, action="contact.link_opened", actor_kind="subject").count() == 1
 
