@@ -20,10 +20,11 @@ from relance.accounts.models import Organisation, Site
 from relance.audit.services import Actor
 from relance.consent import presets
 from relance.consent import services as consent
-from relance.consent.models import Information, Purpose
+from relance.consent.models import ConsentState, Information, Purpose
 from relance.contacts import services as contacts
+from relance.messaging import campaigns
 from relance.messaging import templates as templating
-from relance.messaging.models import Template
+from relance.messaging.models import Campaign, Template
 from relance.messaging.sending import settings_for
 from relance.reminders import services as reminders
 from relance.reminders.models import ReminderRule
@@ -48,6 +49,9 @@ LIBRARY = {
          "Vous pouvez les rapporter dans la médiathèque de votre choix ou les prolonger sur {link}.\n\n{org}"),
         ("reserved-items", "reservation", "sms", "",
          "Bonjour {first_name}, un document que vous avez réservé vous attend à {place}. {org}"),
+        ("closure-news", "fermeture", "sms", "",
+         "Bonjour {first_name}, les médiathèques de Valmont seront fermées lundi pour inventaire. "
+         "Réouverture mardi 10h. {org}"),
     ],
     "rules": [
         ("overdue-reminders", "loan_due", "Retards : J+3 SMS, J+10 e-mail, J+21 SMS",
@@ -65,6 +69,10 @@ LIBRARY = {
         ("DEMO-PRET-2", "loan_due", "overdue-reminders", "DEMO-LEC-3", -3 * 1440 + 2, None),
         ("DEMO-RESA-1", "reserved_item", "reserved-items", "DEMO-LEC-2", 1, 7 * 1440),
     ],
+    # A draft campaign ready to launch from the back-office: its purpose is consent-based, so the page
+    # shows who said yes (consent recorded below) and who is left out, and why (R-20).
+    "campaign": {"name": "Fermeture lundi (inventaire)", "purpose": "closure-news", "template": "fermeture",
+                 "consented": ("DEMO-LEC-1", "DEMO-LEC-2")},
 }
 PRACTICE = {
     "slug": "cabinet-tilleuls",
@@ -82,6 +90,8 @@ PRACTICE = {
     "events": [
         ("DEMO-RDV-1", "appointment", "appointment-reminders", "DEMO-PAT-1", 120 + 1, None),
         ("DEMO-RDV-2", "appointment", "appointment-reminders", "DEMO-PAT-2", 120 + 3, None),
+        # two days ahead: its reminder stays planned, to look at in "Events and reminders"
+        ("DEMO-RDV-3", "appointment", "appointment-reminders", "DEMO-PAT-1", 2 * 1440 + 30, None),
     ],
     "event_params": {"callback": "01 45 67 89 10"},
 }
@@ -154,6 +164,26 @@ def _events(org, purposes, people, demo, result) -> None:
         result.events += 1
 
 
+def _campaign(org, purposes, people, demo, result) -> None:
+    """A draft campaign (created once) whose consented audience is recorded on paper forms."""
+    spec = demo.get("campaign")
+    if spec is None:
+        return
+    purpose = purposes[spec["purpose"]]
+    notice = consent.current_notice(purpose, "fr")
+    for ref in spec["consented"]:
+        contact = people[ref]
+        if not ConsentState.objects.for_org(org).filter(contact=contact, purpose=purpose, channel="sms").exists():
+            consent.record_consent(contact, purpose, "sms", "given", actor=ACTOR, expressed_by="subject",
+                                   method="paper_form", notice=notice,
+                                   evidence={"form_ref": "Fiche d'inscription (démo)"})
+    if Campaign.objects.for_org(org).filter(name=spec["name"]).exists():
+        return
+    template = Template.objects.for_org(org).get(purpose=purpose, code=spec["template"], channel="sms", language="fr")
+    campaigns.create_campaign(org, actor=ACTOR, name=spec["name"], purpose=purpose, template=template)
+    result.created.append(f"campaign {spec['name']}")
+
+
 @transaction.atomic
 def load_messaging_demo() -> MessagingDemo:
     result = MessagingDemo()
@@ -167,4 +197,5 @@ def load_messaging_demo() -> MessagingDemo:
         _rules(org, purposes, demo, result)
         people = _contacts(org, purposes, demo, result)
         _events(org, purposes, people, demo, result)
+        _campaign(org, purposes, people, demo, result)
     return result
