@@ -323,12 +323,14 @@ class ImportPageTests(SettingsTestCase):
                 assert "<progress" in page and 'http-equiv="refresh"' in page
                 self.target()
 
-        imports.threading.Thread, limit = Now, imports.INLINE_ROWS
-        imports.INLINE_ROWS = 1
+        # Run here, the thread would close its own connection when done: not the test's.
+        saved = imports.INLINE_ROWS, imports.close_old_connections
+        imports.threading.Thread, imports.INLINE_ROWS, imports.close_old_connections = Now, 1, lambda: None
         try:
             client.post(reverse("backoffice:import_run", kwargs={"import_id": dry.pk}))
         finally:
-            imports.threading.Thread, imports.INLINE_ROWS = original, limit
+            imports.threading.Thread = original
+            imports.INLINE_ROWS, imports.close_old_connections = saved
         assert started and Contact.objects.for_org(self.org_a).count() == 2
         page = text(client.get(reverse("backoffice:import_detail", kwargs={"import_id": dry.pk})))
         assert "<progress" not in page
