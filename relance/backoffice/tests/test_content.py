@@ -180,7 +180,8 @@ def test_it_shows_the_preview_without_javascript_and_saves_nothing(client):
     ("😀" + "a" * 69, 2, "UCS-2"),
     ("ê" + "a" * 133, 2, "UCS-2"),  # 134 = 2 × 67
     ("ê" + "a" * 134, 3, "UCS-2"),
-])
+], ids=["gsm-160", "gsm-161", "euro-160", "euro-161", "e-acute-160", "e-circumflex-70", "e-circumflex-71",
+        "emoji-70", "emoji-71", "ucs2-134", "ucs2-135"])
 def test_it_counts_segments_exactly_in_the_live_fragment(client, body, count, coding):
     """R-26: 160/153 GSM septets (extension characters two), 70/67 UCS-2 units."""
     org = make_org("library")
@@ -249,3 +250,22 @@ def test_it_shows_templates_to_auditors_read_only(client):
     assert client.post(reverse("backoffice:template_detail", kwargs={"template_id": template.pk}),
                        {"body": "x"}).status_code == 403
     assert client.get(reverse("backoffice:template_create")).status_code == 403
+
+
+# --- isolation -----------------------------------------------------------------------------
+def test_it_answers_404_for_another_organisations_purposes_notices_and_templates(client, world):
+    """R-63: every route of this area with an object id, every method, as an admin of A on B's object
+    (the project-wide tests/test_isolation.py does the same over every area)."""
+    from tests.test_isolation import BUILDERS, METHODS, Surfaces, all_routes, fill, params
+
+    mine = [route for route in all_routes() if route.startswith("app/") and params(route)
+            and route.split("/")[1] in {"purposes", "notices", "templates"}]
+    assert len(mine) == 10, mine
+    surfaces = Surfaces(client, world)
+    names = {name for route in mine for name in params(route)}
+    foreign = {name: BUILDERS[name](world.b) for name in names}
+    own = {name: BUILDERS[name](world.a) for name in names}
+    for route in mine:
+        answers = {method: surfaces.call(method, fill(route, foreign)).status_code for method in METHODS}
+        assert set(answers.values()) == {404}, (route, answers)
+        assert surfaces.call("get", fill(route, own)).status_code in {200, 302, 403}, route
