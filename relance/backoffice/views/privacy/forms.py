@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from relance.consent.models import DATA_CATEGORIES
 from relance.privacy import breaches, retention
@@ -20,10 +21,21 @@ def moment(label, required=True, help_text=""):
 
 
 # --- rights requests -----------------------------------------------------------------------------
+# A request's status in the words of the queue (the model's "Received" is also a date column's header,
+# translated "Reçue le" in the privacy catalogue).
+STATUS_LABELS = {
+    RightsRequest.Status.RECEIVED: pgettext_lazy("request status", "Received"),
+    RightsRequest.Status.IN_PROGRESS: pgettext_lazy("request status", "In progress"),
+    RightsRequest.Status.EXTENDED: pgettext_lazy("request status", "Extended (person told)"),
+    RightsRequest.Status.COMPLETED: pgettext_lazy("request status", "Completed"),
+    RightsRequest.Status.REFUSED: pgettext_lazy("request status", "Refused"),
+}
+
+
 class RequestFilterForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("All kinds")), *RightsRequest.Kind.choices])
     status = forms.ChoiceField(label=_("Status"), required=False, choices=[
-        ("", _("Open requests")), *RightsRequest.Status.choices, ("all", _("All requests"))])
+        ("", _("Open requests")), *STATUS_LABELS.items(), ("all", _("All requests"))])
     late = forms.BooleanField(label=_("Late only"), required=False)
 
 

@@ -53,8 +53,9 @@ def _fix_links() -> dict:
             "purposes": url_or_none("backoffice:purposes"), "providers": url_or_none("backoffice:providers")}
 
 
-def explain_missing(paths: list[str]) -> list[dict]:
-    """[{"path", "text", "where", "url"}] for each empty mandatory field."""
+def explain_missing(paths: list[str], *, may_configure: bool = True) -> list[dict]:
+    """[{"path", "text", "where", "url", "admin"}] for each empty mandatory field; `admin`: only an
+    administrator can fill it in (the organisation's settings and the controller details)."""
     links, items = _fix_links(), []
     for path in paths:
         head, _sep, rest = path.partition(".")
@@ -78,7 +79,9 @@ def explain_missing(paths: list[str]) -> list[dict]:
             text, where, url = _("the security measures"), _("Controller details"), links["controller"]
         else:
             text, where, url = path, "", None
-        items.append({"path": path, "text": text, "where": where, "url": url})
+        admin = head in ("controller", "dpo", "security_measures")
+        items.append({"path": path, "text": text, "where": where, "url": url if may_configure or not admin else None,
+                      "admin": admin and not may_configure})
     return items
 
 
@@ -90,9 +93,10 @@ def register_view(request):
     doc = register_document(record)
     if missing:  # its last section lists the dotted paths: the page says them in plain words instead
         doc.sections = doc.sections[:-1]
+    may_configure = allowed(request.membership.role, "organisation.configure")
     return render(request, "backoffice/privacy/register.html", {
-        "doc": doc, "missing": explain_missing(missing), "language": language,
-        "formats": FORMATS, "can_edit_controller": allowed(request.membership.role, "organisation.configure")})
+        "doc": doc, "missing": explain_missing(missing, may_configure=may_configure), "language": language,
+        "formats": FORMATS, "can_edit_controller": may_configure})
 
 
 def _file(content: bytes, fmt: str, name: str) -> HttpResponse:

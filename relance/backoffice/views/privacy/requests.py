@@ -22,7 +22,16 @@ from ...forms import show_service_errors
 from ...lists import paginate
 from ...services import actor
 from .common import done, history, url_or_none
-from .forms import COMPLETE_FORMS, CompleteForm, ExtendForm, LinkContactForm, RefuseForm, RequestCreateForm, RequestFilterForm
+from .forms import (
+    COMPLETE_FORMS,
+    STATUS_LABELS,
+    CompleteForm,
+    ExtendForm,
+    LinkContactForm,
+    RefuseForm,
+    RequestCreateForm,
+    RequestFilterForm,
+)
 
 Kind, Status = RightsRequest.Kind, RightsRequest.Status
 SOON_DAYS = 7
@@ -69,6 +78,7 @@ def request_list(request):
     page = paginate(request, _filtered(org, form, now))
     for req in page:
         req.late = req.is_open and deadlines.is_late(req.due_at, now)
+        req.status_label = STATUS_LABELS[req.status]
     counts = {"open": rights.open_requests(org).count(), "late": rights.overdue(org, now).count(),
               "soon": rights.due_within(org, SOON_DAYS, now).count()}
     return render(request, "backoffice/privacy/requests.html", {"form": form, "page": page, "counts": counts,
@@ -161,6 +171,7 @@ def _detail(request, req: RightsRequest, bound: dict | None = None, status: int 
     req = _requests(request.organisation).select_related("contact").get(pk=req.pk)
     tz = req.organisation.time_zone or "Europe/Paris"
     forms = {**_forms(req, now), **(bound or {})}
+    req.status_label = STATUS_LABELS[req.status]
     words = rights.read_details(req, actor=actor(request)) if request.GET.get("show") == "details" else None
     context = {
         "req": req, "now": now, "forms": forms, "person": _person(request, req), "words": words,
