@@ -64,14 +64,17 @@ def preview(campaign: Campaign, now=None) -> service.Audience:
     return result
 
 
-def segments_of(campaign: Campaign) -> int | None:
-    """SMS parts of one message with sample values (R-26); None for e-mail."""
+def shown(campaign: Campaign) -> dict:
+    """The message as a person would read it, with sample values, and its SMS figures (R-26)."""
     template = campaign.template
-    if template.channel != "sms":
-        return None
-    shown = templating.preview(campaign.organisation, body=template.body, channel="sms", language=template.language,
-                               message_class=campaign.purpose.message_class, transliterate=template.transliterate)
-    return shown["segments"]
+    return templating.preview(campaign.organisation, body=template.body, subject=template.subject,
+                              channel=template.channel, language=template.language,
+                              message_class=campaign.purpose.message_class, transliterate=template.transliterate)
+
+
+def segments_of(campaign: Campaign) -> int | None:
+    """SMS parts of one message with sample values; None for e-mail."""
+    return shown(campaign)["segments"] if campaign.template.channel == "sms" else None
 
 
 def audience_context(campaign: Campaign, result: service.Audience) -> dict:
@@ -178,7 +181,8 @@ def campaign_detail(request, campaign_id):
     context = {"campaign": campaign, "progress": progress(campaign),
                "can_launch": allowed(request.membership.role, "campaign.launch"),
                "purpose_label": campaign.purpose.label(request.LANGUAGE_CODE),
-               "filters": _filters_text(campaign), "ran_excluded": explain.reasons(campaign.excluded)}
+               "filters": _filters_text(campaign), "ran_excluded": explain.reasons(campaign.excluded),
+               "preview": shown(campaign)}
     if campaign.status == Campaign.Status.DRAFT:
         context.update(audience_context(campaign, service.audience(campaign)))
     return render(request, "backoffice/sending/campaign_detail.html", context)
