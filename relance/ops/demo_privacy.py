@@ -2,18 +2,28 @@
 preset purposes (health ones with a DPIA reference, R-72) and retention presets (R-52), so that its
 Art. 30 register has no empty mandatory field (R-70) from the first `make run`.
 
+Each organisation also gets something to do on the back-office privacy pages: a rights request to
+handle (an access request received twelve days ago, from a person of the demo), a dry-run purge
+report and a breach whose 72-hour clock is running.
+
 Idempotent. The profile values are an organisation's own details (fictitious), not a person's: they
 are stored in clear like the organisation's name (ControllerProfile is not sealed).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from relance.accounts.models import Organisation
 from relance.audit.services import Actor
 from relance.consent import presets as purpose_presets
-from relance.privacy import retention
+from relance.contacts import services as contacts
+from relance.privacy import breaches, retention, rights
 from relance.privacy.controller import get_controller_profile, set_controller_profile
-from relance.privacy.models import RetentionPolicy
+from relance.privacy.models import Breach, PurgeReport, RetentionPolicy, RightsRequest
+from relance.privacy.purge import run_purge
 
 ACTOR = Actor.system("demo")
 DPIA_REF = "AIPD-DEMO-2026"  # the same reference demo_messaging gives the health purposes
@@ -63,6 +73,33 @@ def _retention(org: Organisation) -> None:
         retention.apply_preset(org, preset, actor=ACTOR)
 
 
+# The person who asked for their data (fictitious, like the demo's other people).
+REQUESTER = {"first_name": "Lucie", "last_name": "Marchal", "phone": "+33612345690",
+             "email": "lucie.marchal@lecteurs.test", "external_ref": "DEMO-DROITS-1"}
+BREACH = {
+    "title": "Courriel envoyé au mauvais destinataire",
+    "nature": "La liste des rendez-vous du jour a été envoyée par erreur à une adresse extérieure.",
+    "kinds": ["confidentiality"], "data_categories": ["identity", "contact"],
+    "consequences": "Noms et numéros de téléphone lisibles par une personne non autorisée.",
+    "measures_taken": "Demande d'effacement adressée au destinataire, qui a confirmé la suppression.",
+}
+
+
+def _cases(org: Organisation) -> None:
+    """A request to handle, a purge report and a breach, once per organisation (no audited look-up
+    when they exist, so that a second run changes nothing)."""
+    now = timezone.now()
+    if not RightsRequest.objects.for_org(org).exists():
+        person = contacts.create_contact(org, actor=ACTOR, **REQUESTER)
+        rights.open_request(org, actor=ACTOR, kind=RightsRequest.Kind.ACCESS, contact=person,
+                            channel=RightsRequest.Channel.STAFF, received_at=now - timedelta(days=12),
+                            details="Bonjour, je souhaite recevoir une copie de toutes mes données.")
+    if not PurgeReport.objects.for_org(org).exists():
+        run_purge(org, actor=ACTOR, trigger=PurgeReport.Trigger.COMMAND, dry_run=True)
+    if not Breach.objects.for_org(org).exists():
+        breaches.record_breach(org, actor=ACTOR, aware_at=now - timedelta(hours=20), **BREACH)
+
+
 def load_privacy_demo(orgs: dict[str, Organisation]) -> None:
     """Called by relance.ops.demo.load_demo() inside its transaction."""
     for slug, values in PROFILES.items():
@@ -72,3 +109,4 @@ def load_privacy_demo(orgs: dict[str, Organisation]) -> None:
         _profile(org, values)
         purpose_presets.apply_preset(org, actor=ACTOR, dpia_ref=DPIA_REF if org.processes_health_data else "")
         _retention(org)
+        _cases(org)
