@@ -134,6 +134,11 @@ def test_it_moves_and_cancels_an_event_and_its_pending_reminders_follow(client, 
     client.post(reverse("backoffice:event_cancel", kwargs={"event_id": event.pk}))
     assert Event.objects.for_org(world.a).get(pk=event.pk).status == "cancelled"
     assert not messages_of(event, *Message.PENDING)
+    for method in ("get", "post"):  # a cancelled event cannot be moved: back to its page, saying why
+        refused = getattr(client, method)(reverse("backoffice:event_edit", kwargs={"event_id": event.pk}),
+                                          follow=True)
+        assert "ne peut plus être déplacé" in text(refused)
+    assert not messages_of(event, *Message.PENDING)
 
 
 def test_it_masks_people_for_auditors_and_refuses_them_changes(client, world):

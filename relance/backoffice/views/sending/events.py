@@ -239,11 +239,12 @@ def event_edit(request, event_id):
     event = get_object_or_404(_events(org).select_related("purpose", "contact", "site"), pk=event_id)
     initial = {"starts_at": timezone.localtime(event.starts_at),
                "ends_at": timezone.localtime(event.ends_at) if event.ends_at else None, "site": event.site_id}
-    form = RescheduleForm(org, request.POST or None, initial=initial)
     if event.status != Event.Status.SCHEDULED:
-        form.add_error(None, _("This event is %(status)s: it cannot be moved any more.")
+        messages.error(request, _("This event is %(status)s: it cannot be moved any more.")
                        % {"status": event.get_status_display().lower()})
-    elif request.method == "POST" and form.is_valid():
+        return redirect("backoffice:event_detail", event_id=event.pk)
+    form = RescheduleForm(org, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             reminders.upsert_event(org, actor=actor(request), external_id=event.external_id, kind=event.kind,
