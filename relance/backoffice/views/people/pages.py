@@ -164,7 +164,7 @@ def _timeline(org, contact: Contact, language: str) -> list[dict]:
     return [{
         "event": event, "purpose": event.purpose.label(language), "staff": staff.get(event.staff_user_id, ""),
         "notice_url": url_or_empty("public:notice", notice_uid=event.notice.uid) if event.notice else "",
-        "evidence_url": url_or_empty("backoffice:contact_evidence", contact_id=contact.pk, consentevent_id=event.pk),
+        "evidence_url": url_or_empty("backoffice:contact_evidence", consentevent_id=event.pk),
     } for event in events]
 
 
@@ -209,14 +209,13 @@ def contact_detail(request, contact_id):
 
 
 @requires("contact.view_personal")
-def contact_evidence(request, contact_id, consentevent_id):
+def contact_evidence(request, consentevent_id):
     """One consent event's evidence (a form reference, a truncated IP...), read on demand: audited."""
-    contact = owned_contact(request, contact_id)
-    event = (ConsentEvent.objects.for_org(request.organisation).filter(pk=consentevent_id, contact=contact)
-             .select_related("purpose", "organisation").first())
+    event = (ConsentEvent.objects.for_org(request.organisation).filter(pk=consentevent_id)
+             .select_related("purpose", "organisation", "contact").first())
     if event is None:
         raise Http404
     evidence = consent.read_evidence(event, actor=actor(request))
     return render(request, "backoffice/people/evidence.html", {
-        "contact": contact, "event": event, "purpose": event.purpose.label(get_language() or "fr"),
+        "contact": event.contact, "event": event, "purpose": event.purpose.label(get_language() or "fr"),
         "evidence": sorted((evidence or {}).items()), "destroyed": evidence is None})
