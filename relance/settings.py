@@ -201,6 +201,10 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 OTP_TOTP_ISSUER = "Relance"
 # The address people reach the public pages at (notice links in consent requests, R-28).
 RELANCE_PUBLIC_URL = env_str("RELANCE_PUBLIC_URL", "http://127.0.0.1:8000") or "http://127.0.0.1:8000"
+# Days a preference link carried in a message stays valid (relance/contacts/links.py).
+RELANCE_LINK_DAYS = env_int("RELANCE_LINK_DAYS", 90)
+# Origins allowed to embed the public consent form in a frame (?embed=1), space-separated; none by default.
+RELANCE_EMBED_ORIGINS = (env_str("RELANCE_EMBED_ORIGINS", "") or "").split()
 RELANCE_SECOND_FACTOR_ROLES = {"admin", "dpo"}
 
 SESSION_COOKIE_AGE = env_int("RELANCE_SESSION_MAX_AGE", 8 * 3600)
