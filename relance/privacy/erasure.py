@@ -54,10 +54,11 @@ class AlreadyErased(Exception):
 def _contact(contact: Contact) -> int:
     """The tombstone: every sealed field and keyed index cleared, guardian links removed."""
     sealed = {field.attname: None for field in Contact._meta.concrete_fields if isinstance(field, EncryptedTextField)}
+    keyed = {field.attname: None for field in Contact._meta.concrete_fields if field.attname.endswith("_index")}
     rows = Contact.objects.for_org(contact.organisation_id)
     rows.filter(guardian=contact).update(guardian=None, guardian_relation="")
     rows.filter(pk=contact.pk).update(
-        **sealed, phone_index=None, email_index=None, external_ref_index=None, guardian=None, guardian_relation="",
+        **sealed, **keyed, guardian=None, guardian_relation="",
         status=Contact.Status.ERASED, status_changed_at=timezone.now(), updated_at=timezone.now())
     return 1
 

@@ -124,6 +124,7 @@ def test_it_erases_every_holding_and_keeps_a_tombstone():
     for name in ("first_name", "last_name", "phone", "email", "birth_date", "minor", "external_ref"):
         assert tomb.sealed_bytes(name) is None
     assert (tomb.phone_index, tomb.email_index, tomb.external_ref_index, tomb.guardian_id) == (None, None, None, None)
+    assert [f.attname for f in Contact._meta.concrete_fields if f.attname.endswith("_index") and getattr(tomb, f.attname)] == []
     assert Contact.objects.for_org(org).get(pk=ward.pk).guardian_id is None
     assert SuppressionEntry.objects.for_org(org).get(phone_hash=phone_hash).reason == "erasure"
     assert ConsentEvent.objects.for_org(org).filter(contact=person).count() == 1  # the ledger keeps its row
