@@ -16,15 +16,18 @@ from relance.keystore.services import KeyDestroyed
 from relance.privacy import export_render, exports
 from relance.privacy.models import AccessExport
 
-from ...access import requires
+from ...access import forbidden, requires
 from ...services import actor
 
 FORMATS = ("json", "html", "pdf")
 
 
-def _read(request, export_id):
-    export = get_object_or_404(AccessExport.objects.for_org(request.organisation).select_related("request"),
-                               pk=export_id)
+def _get(request, export_id) -> AccessExport:
+    return get_object_or_404(AccessExport.objects.for_org(request.organisation).select_related("request"),
+                             pk=export_id)
+
+
+def _read(request, export):
     try:
         return export, exports.read_export(export, actor=actor(request))
     except KeyDestroyed:
@@ -33,7 +36,7 @@ def _read(request, export_id):
 
 @requires("rights.manage")
 def export_detail(request, export_id):
-    export, document = _read(request, export_id)
+    export, document = _read(request, _get(request, export_id))
     context = {"export": export, "erased": document is None, "formats": FORMATS,
                "can_download": allowed(request.membership.role, "export.download")}
     if document is not None:
@@ -41,11 +44,16 @@ def export_detail(request, export_id):
     return render(request, "backoffice/privacy/export_detail.html", context, status=410 if document is None else 200)
 
 
-@requires("export.download")
+@requires("rights.manage")
 def export_download(request, export_id, fmt: str):
+    """export.download (the DPO) is checked once the export is known to be the organisation's, so that
+    another organisation's export is a 404 for everyone (R-63), and before anything is read."""
     if fmt not in FORMATS:
         raise Http404
-    export, document = _read(request, export_id)
+    export = _get(request, export_id)
+    if not allowed(request.membership.role, "export.download"):
+        return forbidden(request, reason=_("Only the data protection officer can download exports."))
+    export, document = _read(request, export)
     if document is None:
         return HttpResponse(_("This person's data was erased: the export can no longer be read."), status=410,
                             content_type="text/plain; charset=utf-8")
