@@ -20,6 +20,7 @@ from relance.privacy import rights
 from relance.privacy.tests.breach_helpers import make_breach
 from relance.privacy.tests.test_exports import make_export
 from relance.privacy.tests.test_purge import make_purge_report
+from relance.providers.services import create_account
 from relance.reminders.tests.helpers import make_event as make_reminder_event
 from relance.reminders.tests.helpers import make_rule
 from relance.testing import SYSTEM, make_api_key, make_contact, make_membership, make_site, make_user
@@ -47,11 +48,14 @@ BUILDERS = {
     "breach_id": lambda org: make_breach(org).pk,
     "export_id": lambda org: make_export(org).pk,
     "purgereport_id": lambda org: make_purge_report(org).pk,
+    "provideraccount_id": lambda org: create_account(org, name="Isolated", kind="locmem", credentials={},
+                                                     actor=SYSTEM).pk,
 }
 # Routes whose parameters are not tenant objects (Django's own, static files...).
 NOT_TENANT_PARAMS = {"path", "format",
                      "notice_uid",  # notices are public documents (/p/notices/<uid>/), readable by link
-                     "provider"}  # /api/v1/webhooks/<provider>/...: a provider's name; a secret, not a tenant
+                     "provider",  # /api/v1/webhooks/<provider>/...: a provider's name; a secret, not a tenant
+                     "org_slug", "purpose_code"}  # public pages (/p/<org_slug>/...): an organisation's public address
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
 METHODS = ("get", "post", "patch", "put", "delete")
 
