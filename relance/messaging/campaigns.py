@@ -182,9 +182,10 @@ def _address(recipient: Contact, channel: str) -> bool:
 
 
 def audience(campaign: Campaign, now: datetime | None = None) -> Audience:
-    """The preview before launch: the whole audience judged as of `now`; nothing is written."""
+    """The preview before launch: the whole audience judged as of `now`; nothing is written. Works for
+    a campaign not saved yet too (the back-office's create form counts while the filters change)."""
     now = now or timezone.now()
-    campaign = _loaded(campaign)
+    campaign = _loaded(campaign) if campaign.pk else campaign
     result, excluded = Audience(), Counter()
     for chunk in _chunks(campaign):
         receiving, left_out = judge(campaign, chunk, now)

@@ -30,7 +30,7 @@ def test_schedule_an_event_and_see_its_reminders(ui):
     operator = make_user(org, Role.OPERATOR)
     page = ui.page()
     ui.sign_in(page, operator)
-    page.get_by_role("navigation", name="Menu principal").get_by_role("link", name="Rendez-vous et rappels").click()
+    page.get_by_role("navigation", name="Menu principal").get_by_role("link", name="Échéances et rappels").click()
     page.get_by_role("link", name="Planifier un événement").click()
     page.get_by_label("Trouver la personne par").select_option("phone")
     page.get_by_label("Numéro de téléphone, adresse e-mail ou référence").fill(contact.phone)

@@ -8,8 +8,6 @@ campaign uses when it runs (audience_contacts, judge): nothing is written by a p
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -44,26 +42,6 @@ def _campaigns(org):
 
 
 # --- the audience ------------------------------------------------------------------------------
-def preview(campaign: Campaign, now=None) -> service.Audience:
-    """service.audience() for a campaign not saved yet (the create form): the same chunks, the same
-    judge(), nothing written."""
-    now = now or timezone.now()
-    result, excluded = service.Audience(), Counter()
-    contacts = service.audience_contacts(campaign)
-    after = None
-    while True:
-        chunk = list((contacts.filter(pk__gt=after) if after else contacts)[:service.BATCH])
-        if not chunk:
-            break
-        receiving, left_out = service.judge(campaign, chunk, now)
-        result.total += len(chunk)
-        result.recipients += len(receiving)
-        excluded.update(left_out)
-        after = chunk[-1].pk
-    result.excluded = dict(excluded)
-    return result
-
-
 def shown(campaign: Campaign) -> dict:
     """The message as a person would read it, with sample values, and its SMS figures (R-26)."""
     template = campaign.template
@@ -115,7 +93,7 @@ def campaign_audience(request):
     campaign = _unsaved(org, form)
     context = {"ready": campaign is not None}
     if campaign is not None:
-        context.update(audience_context(campaign, preview(campaign)))
+        context.update(audience_context(campaign, service.audience(campaign)))
     return render(request, "backoffice/sending/_audience.html", context)
 
 
@@ -151,7 +129,7 @@ def campaign_create(request):
         form.is_valid()
         campaign = _unsaved(org, form)
         if campaign is not None:
-            context.update(audience_context(campaign, preview(campaign)), ready=True)
+            context.update(audience_context(campaign, service.audience(campaign)), ready=True)
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
