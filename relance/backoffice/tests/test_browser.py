@@ -63,7 +63,7 @@ def test_it_enrols_an_admin_in_chromium_under_the_csp(live_server, monkeypatch):
             page.get_by_role("link", name="Tableau de bord").click()
             page.wait_for_url(f"{live_server.url}/app/")
             assert "Cabinet Lumière" in page.locator("main").inner_text()
-            assert page.locator("link[rel=stylesheet]").evaluate("l => l.sheet !== null")
+            assert page.locator("link[rel=stylesheet]").evaluate_all("links => links.every(l => l.sheet !== null)")
             violations += page.evaluate("window.__csp")
         finally:
             browser.close()
