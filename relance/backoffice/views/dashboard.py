@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from relance.accounts.models import ApiKey, Membership, Site
 from relance.accounts.permissions import allowed
 from relance.accounts.services import memberships_of
+from relance.backoffice.links import page_url
 
 from .. import second_factor as sf
 from ..access import requires
@@ -36,11 +37,11 @@ def home(request):
         context["activity"] = stats.message_charts(org)
         context["campaigns"] = stats.running_campaigns(org)
     if allowed(role, "rights.manage") or allowed(role, "compliance.view"):
-        context["requests_due"] = stats.requests_due(org)
-        context["requests_url"] = stats.url_or_empty("backoffice:requests")
+        context["requests_due"] = stats.requests_due(org, role=role)
+        context["requests_url"] = page_url("backoffice:requests", role=role)
     if allowed(role, "breach.manage") or allowed(role, "compliance.view"):
-        context["breaches"] = stats.open_breaches(org)
-        context["breaches_url"] = stats.url_or_empty("backoffice:breaches")
+        context["breaches"] = stats.open_breaches(org, role=role)
+        context["breaches_url"] = page_url("backoffice:breaches", role=role)
     return render(request, "backoffice/home.html", context)
 
 

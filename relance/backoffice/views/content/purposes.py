@@ -6,11 +6,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from relance.accounts.permissions import allowed
+from relance.backoffice.links import page_url
 from relance.consent import services
 from relance.consent.models import DATA_CATEGORIES, Notice, Purpose
 from relance.messaging.models import Template
@@ -70,7 +71,7 @@ def purpose_detail(request, purpose_id: int):
         "fine": [c for c in checks if c.ok],
         "categories": [str(DATA_CATEGORIES[code][0]) for code in purpose.data_categories or [] if code in DATA_CATEGORIES],
         "notices": sorted(by_language.items()), "rules": rules,
-        "rules_url": _url_or_blank("backoffice:reminder_rules"), "templates": templates,
+        "rules_url": page_url("backoffice:reminder_rules"), "templates": templates,
         "can_manage": allowed(request.membership.role, "purpose.manage"),
         "language": (request.LANGUAGE_CODE or "fr")[:2]})
 
@@ -91,12 +92,6 @@ def step_text(step: dict) -> str:
         "when": when if minutes else _("at the time of the event"), "channel": channel,
         "template": step.get("template") or "—"}
 
-
-def _url_or_blank(name: str) -> str:
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return ""
 
 
 @requires("purpose.manage")

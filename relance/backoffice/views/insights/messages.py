@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.permissions import allowed
 from relance.audit import services as audit
+from relance.backoffice.links import page_url
 from relance.consent.models import CHANNELS, Purpose
 from relance.contacts import services as contacts
 from relance.contacts.models import Contact
@@ -32,7 +33,6 @@ from ...access import requires
 from ...lists import paginate
 from ...services import actor
 from .labels import reason_label, timeline_label
-from .stats import url_or_empty
 
 PER_PAGE = 50
 
@@ -135,7 +135,7 @@ def message_detail(request, message_id):
     return render(request, "backoffice/insights/message_detail.html", {
         "message": message, "reason": reason_label(message.reason), "timeline": timeline, "personal": personal,
         "address": address, "content": content, "for_guardian": message.recipient_id != message.contact_id,
-        "contact_url": url_or_empty("backoffice:contact_detail", contact_id=message.contact_id),
-        "campaign_url": url_or_empty("backoffice:campaign_detail", campaign_id=message.campaign_id)
+        "contact_url": page_url("backoffice:contact_detail", contact_id=message.contact_id),
+        "campaign_url": page_url("backoffice:campaign_detail", campaign_id=message.campaign_id)
         if message.campaign_id else "",
     })

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from relance.backoffice.links import page_url
 from relance.messaging.models import Campaign, InboundMessage, Message
 from relance.privacy import breaches, compliance
 from relance.privacy.models import Breach, MessageStat, RightsRequest
@@ -30,13 +30,6 @@ DAYS = 14
 SOON = timedelta(days=7)
 SENT = tuple(str(s) for s in compliance.SENT)  # handed to a provider: sent, delivered or failed
 
-
-def url_or_empty(name: str, **kwargs) -> str:
-    """A link to another area's page when that page exists (areas are installed separately)."""
-    try:
-        return reverse(name, kwargs=kwargs or None)
-    except NoReverseMatch:
-        return ""
 
 
 @dataclass
@@ -129,16 +122,16 @@ def message_charts(org, now: datetime | None = None) -> dict:
 
 
 # --- what needs attention ------------------------------------------------------------------------
-def requests_due(org, now: datetime | None = None, limit: int = 20) -> list[dict]:
+def requests_due(org, now: datetime | None = None, limit: int = 20, role: str | None = None) -> list[dict]:
     """Open rights requests due within 7 days or already late (R-41), soonest first."""
     now = now or timezone.now()
     rows = (RightsRequest.objects.for_org(org).filter(status__in=RightsRequest.OPEN, due_at__lt=now + SOON)
             .order_by("due_at")[:limit])
     return [{"request": r, "late": r.due_at < now,
-             "url": url_or_empty("backoffice:request_detail", rightsrequest_id=r.pk)} for r in rows]
+             "url": page_url("backoffice:request_detail", role=role, rightsrequest_id=r.pk)} for r in rows]
 
 
-def open_breaches(org, now: datetime | None = None) -> list[dict]:
+def open_breaches(org, now: datetime | None = None, role: str | None = None) -> list[dict]:
     """Incidents not closed, with the notification clock (72 h, or 24 h for e-communications, R-71)."""
     now = now or timezone.now()
     rows = Breach.objects.for_org(org).exclude(status=Breach.Status.CLOSED).select_related("organisation")
@@ -148,7 +141,7 @@ def open_breaches(org, now: datetime | None = None) -> list[dict]:
         hours = clock["hours_left"]
         items.append({"breach": breach, **clock, "hours_late": round(-hours, 1) if hours < 0 else 0,
                       "window": 24 if breach.organisation.electronic_communications_provider else 72,
-                      "url": url_or_empty("backoffice:breach_detail", breach_id=breach.pk)})
+                      "url": page_url("backoffice:breach_detail", role=role, breach_id=breach.pk)})
     return items
 
 
@@ -169,5 +162,5 @@ def running_campaigns(org) -> list[dict]:
         items.append({"campaign": campaign, "sent": sent, "not_sent": done[Message.Status.SUPPRESSED],
                       "queued": sum(done[s] for s in (Message.Status.SCHEDULED, Message.Status.CLAIMED)),
                       "audience": max(campaign.audience, sent),
-                      "url": url_or_empty("backoffice:campaign_detail", campaign_id=campaign.pk)})
+                      "url": page_url("backoffice:campaign_detail", campaign_id=campaign.pk)})
     return items

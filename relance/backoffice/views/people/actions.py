@@ -14,6 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from relance.accounts.permissions import allowed
+from relance.backoffice.links import page_url
 from relance.consent import services as consent
 from relance.contacts import services as contacts
 from relance.contacts.models import Contact
@@ -23,7 +24,6 @@ from relance.privacy.models import RightsRequest
 from ...access import requires
 from ...forms import show_service_errors
 from ...services import actor
-from .display import url_or_empty
 from .forms import ConsentForm, DeceasedForm, EraseForm, RequestForm
 from .pages import owned_contact
 
@@ -142,7 +142,7 @@ def contact_request(request, contact_id):
         else:
             messages.success(request, _("Request %(reference)s recorded. It is due by %(due)s.") % {
                 "reference": req.reference, "due": timezone.localtime(req.due_at).strftime("%d/%m/%Y")})
-            target = url_or_empty("backoffice:request_detail", rightsrequest_id=req.pk)
+            target = page_url("backoffice:request_detail", rightsrequest_id=req.pk)
             return redirect(target) if target else _back(contact)
     return render(request, "backoffice/people/request_form.html", {"form": form, "contact": contact})
 

@@ -3,8 +3,6 @@ auditor), and the links to other areas' pages that exist."""
 
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
-
 from relance.accounts.permissions import allowed
 
 DOT = "•"
@@ -13,13 +11,6 @@ DOT = "•"
 def sees_personal(request) -> bool:
     return request.membership is not None and allowed(request.membership.role, "contact.view_personal")
 
-
-def url_or_empty(name: str, **kwargs) -> str:
-    """The URL of another area's page, or "" while that area has no such page."""
-    try:
-        return reverse(name, kwargs=kwargs)
-    except NoReverseMatch:
-        return ""
 
 
 def mask_phone(e164: str | None) -> str:

@@ -18,6 +18,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from relance.accounts.models import User
+from relance.backoffice.links import page_url
 from relance.consent import services as consent
 from relance.consent.models import ConsentEvent, ConsentState
 from relance.contacts import services as contacts
@@ -30,7 +31,7 @@ from ...access import requires
 from ...forms import show_service_errors
 from ...lists import paginate
 from ...services import actor
-from .display import display_name, sees_personal, shown, url_or_empty
+from .display import display_name, sees_personal, shown
 from .forms import ContactForm, DuplicatesForm, SearchForm
 
 PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
@@ -101,7 +102,7 @@ def contact_list(request):
 # --- create and edit -------------------------------------------------------------------------
 def _duplicates(request, values: dict) -> list[dict]:
     found = contacts.find_duplicates(request.organisation, phone=values.get("phone"), email=values.get("email"))
-    return [{"contact": c, "url": url_or_empty("backoffice:contact_detail", contact_id=c.pk)} for c in found]
+    return [{"contact": c, "url": page_url("backoffice:contact_detail", contact_id=c.pk)} for c in found]
 
 
 @requires("contact.edit")
@@ -157,14 +158,14 @@ def _staff_names(events) -> dict:
     return {user.pk: user.full_name or "" for user in User.objects.filter(pk__in=ids)}
 
 
-def _timeline(org, contact: Contact, language: str) -> list[dict]:
+def _timeline(org, contact: Contact, language: str, role: str) -> list[dict]:
     events = list(ConsentEvent.objects.for_org(org).filter(contact=contact).select_related("purpose", "notice")
                   .order_by("-occurred_at", "-seq")[:100])
     staff = _staff_names(events)
     return [{
         "event": event, "purpose": event.purpose.label(language), "staff": staff.get(event.staff_user_id, ""),
-        "notice_url": url_or_empty("public:notice", notice_uid=event.notice.uid) if event.notice else "",
-        "evidence_url": url_or_empty("backoffice:contact_evidence", consentevent_id=event.pk),
+        "notice_url": page_url("public:notice", notice_uid=event.notice.uid) if event.notice else "",
+        "evidence_url": page_url("backoffice:contact_evidence", role=role, consentevent_id=event.pk),
     } for event in events]
 
 
@@ -175,19 +176,19 @@ def _states(org, contact: Contact, language: str) -> list[dict]:
     return sorted(rows, key=lambda row: (row["purpose"], row["state"].channel))
 
 
-def _activity(org, contact: Contact, language: str) -> dict:
+def _activity(org, contact: Contact, language: str, role: str) -> dict:
     events = Event.objects.for_org(org).filter(contact=contact).select_related("purpose").order_by("-starts_at")
     sent = Message.objects.for_org(org).filter(contact=contact).select_related("purpose")
     requests = RightsRequest.objects.for_org(org).filter(contact=contact).order_by("-received_at")
     return {
         "events": [{"event": e, "purpose": e.purpose.label(language),
-                    "url": url_or_empty("backoffice:event_detail", event_id=e.pk)} for e in events[:SHOWN_ROWS]],
+                    "url": page_url("backoffice:event_detail", role=role, event_id=e.pk)} for e in events[:SHOWN_ROWS]],
         "planned": [{"message": m, "purpose": m.purpose.label(language) if m.purpose else ""}
                     for m in sent.filter(status__in=Message.PENDING).order_by("due_at")[:SHOWN_ROWS]],
         "sent_messages": [{"message": m, "purpose": m.purpose.label(language) if m.purpose else "",
-                      "url": url_or_empty("backoffice:message_detail", message_id=m.pk)}
+                      "url": page_url("backoffice:message_detail", role=role, message_id=m.pk)}
                      for m in sent.exclude(status__in=Message.PENDING).order_by("-created_at")[:SHOWN_ROWS]],
-        "requests": [{"request": r, "url": url_or_empty("backoffice:request_detail", rightsrequest_id=r.pk)}
+        "requests": [{"request": r, "url": page_url("backoffice:request_detail", role=role, rightsrequest_id=r.pk)}
                      for r in requests[:SHOWN_ROWS]],
     }
 
@@ -201,10 +202,10 @@ def contact_detail(request, contact_id):
     guardian = contact.guardian if contact.guardian_id else None
     return render(request, "backoffice/people/contact_detail.html", {
         "contact": contact, "person": values, "name": display_name(values), "clear": sees_personal(request),
-        "guardian_url": url_or_empty("backoffice:contact_detail", contact_id=guardian.pk) if guardian else "",
-        "timeline": _timeline(org, contact, language), "states": _states(org, contact, language),
-        **_activity(org, contact, language),
-        "request_queue_url": url_or_empty("backoffice:requests"),
+        "guardian_url": page_url("backoffice:contact_detail", contact_id=guardian.pk) if guardian else "",
+        "timeline": _timeline(org, contact, language, request.membership.role), "states": _states(org, contact, language),
+        **_activity(org, contact, language, request.membership.role),
+        "request_queue_url": page_url("backoffice:requests", role=request.membership.role),
     })
 
 

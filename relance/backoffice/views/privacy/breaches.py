@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from relance.backoffice.links import page_url
 from relance.consent.models import Purpose
 from relance.messaging.models import Template
 from relance.privacy import breach_notice as notices
@@ -27,7 +28,7 @@ from ...access import requires
 from ...forms import show_service_errors
 from ...lists import paginate
 from ...services import actor
-from .common import done, history, url_or_none
+from .common import done, history
 from .forms import AssessForm, BreachForm, CloseForm, NoticeForm, NotifiedForm
 
 # The Art. 33(3) items of notices.missing_for_notification() in plain words.
@@ -132,7 +133,7 @@ def _detail(request, breach: Breach, bound: dict | None = None, status: int = 20
         "breach": breach, "forms": forms, "is_open": is_open,
         "missing": [MISSING.get(name, name) for name in notices.missing_for_notification(breach)],
         "subjects": subjects.count(), "told": subjects.filter(notice_message_id__isnull=False).count(),
-        "templates": templates, "purposes_url": url_or_none("backoffice:purposes"),
+        "templates": templates, "purposes_url": page_url("backoffice:purposes"),
         "history": history(org, "privacy.breach", breach.pk), "formats": FORMATS,
         "kinds": [notices.KIND_LABELS.get(k, k) for k in breach.kinds],
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.models import Membership
@@ -48,13 +47,6 @@ def history(org, target_type: str, target_id) -> list[AuditEvent]:
             ACTORS.get(event.actor_kind, event.actor_kind)
     return events
 
-
-def url_or_none(name: str, **kwargs) -> str | None:
-    """A link to a page of another area, if that area is installed."""
-    try:
-        return reverse(name, kwargs=kwargs)
-    except NoReverseMatch:
-        return None
 
 
 def done(request, text: str, to: str, **kwargs):

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from relance.accounts.permissions import allowed
+from relance.backoffice.links import page_url
 from relance.privacy import compliance, register
 from relance.privacy.controller import get_controller_profile, set_controller_profile
 from relance.privacy.register_document import CONTENT_TYPES, FORMATS, processor_document, register_document
@@ -22,7 +23,7 @@ from relance.privacy.register_document import render as render_record
 from ...access import requires
 from ...forms import show_service_errors
 from ...services import actor
-from .common import done, url_or_none
+from .common import done
 
 # The dotted paths of register.missing_fields() in plain words, and the page where each is filled in.
 CONTROLLER_FIELDS = {
@@ -48,9 +49,9 @@ def _language(request) -> str:
 
 
 def _fix_links() -> dict:
-    return {"controller": url_or_none("backoffice:register_controller"),
-            "organisation": url_or_none("backoffice:organisation_edit") or url_or_none("backoffice:organisation"),
-            "purposes": url_or_none("backoffice:purposes"), "providers": url_or_none("backoffice:providers")}
+    return {"controller": page_url("backoffice:register_controller"),
+            "organisation": page_url("backoffice:organisation_edit") or page_url("backoffice:organisation"),
+            "purposes": page_url("backoffice:purposes"), "providers": page_url("backoffice:providers")}
 
 
 def explain_missing(paths: list[str], *, may_configure: bool = True) -> list[dict]:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from relance.accounts.permissions import allowed
+from relance.backoffice.links import page_url
 from relance.contacts import services as contacts
 from relance.privacy import deadlines, rights
 from relance.privacy.models import AccessExport, RightsRequest
@@ -21,7 +22,7 @@ from ...access import forbidden, requires
 from ...forms import show_service_errors
 from ...lists import paginate
 from ...services import actor
-from .common import done, history, url_or_none
+from .common import done, history
 from .forms import (
     COMPLETE_FORMS,
     STATUS_LABELS,
@@ -139,7 +140,7 @@ def _person(request, req: RightsRequest) -> dict | None:
         return None
     contact = req.contact
     person = {"id": contact.pk, "status": contact.status, "status_label": contact.get_status_display(),
-              "url": url_or_none("backoffice:contact_detail", contact_id=contact.pk)}
+              "url": page_url("backoffice:contact_detail", contact_id=contact.pk)}
     if contact.status == contact.Status.ERASED:
         return {**person, "erased": True}
     if not allowed(request.membership.role, "contact.view_personal"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from relance.accounts.permissions import allowed
+from relance.backoffice.links import page_url
 from relance.contacts import services as contacts
 
 from ...services import actor
@@ -30,13 +30,6 @@ def in_org_zone(view):
 
     return wrapped
 
-
-def url_or_none(name: str, **kwargs) -> str | None:
-    """The URL of a page of another area, or None while that area is not installed."""
-    try:
-        return reverse(name, kwargs=kwargs)
-    except NoReverseMatch:
-        return None
 
 
 def sees_personal(request) -> bool:
@@ -59,5 +52,5 @@ def contact_labels(request, people, purpose: str) -> dict:
             data = contacts.read_personal_data(contact, actor=actor(request), purpose=purpose)
             name = " ".join(part for part in (data.get("first_name"), data.get("last_name")) if part)
         labels[contact.pk] = {"name": name or masked_label(contact), "masked": not name,
-                              "url": url_or_none("backoffice:contact_detail", contact_id=contact.pk)}
+                              "url": page_url("backoffice:contact_detail", contact_id=contact.pk)}
     return labels

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from relance.accounts.models import Site
+from relance.backoffice.links import page_url
 from relance.consent.models import Purpose
 from relance.contacts import services as contacts
 from relance.contacts.models import Contact
@@ -34,7 +35,7 @@ from ...access import requires
 from ...forms import show_service_errors
 from ...services import actor
 from . import explain
-from .common import contact_labels, in_org_zone, url_or_none
+from .common import contact_labels, in_org_zone
 from .forms import EventFilterForm, EventForm, RescheduleForm
 
 PER_PAGE = 25
@@ -118,7 +119,7 @@ def _planned(org, event: Event) -> list[dict]:
             "offset_text": explain.offset_text(offset) if offset is not None else "",
             "short": explain.short_offset(offset) if offset is not None else "",
             "decision": explain.decision(message, timeline[0] if timeline else None, not_before),
-            "url": url_or_none("backoffice:message_detail", message_id=message.pk),
+            "url": page_url("backoffice:message_detail", message_id=message.pk),
         })
     return planned
 
@@ -143,7 +144,7 @@ def event_detail(request, event_id):
     return render(request, "backoffice/sending/event_detail.html", {
         "event": event, "planned": planned, "unplanned": _unplanned_steps(event, planned), "contact": label,
         "purpose_label": event.purpose.label(request.LANGUAGE_CODE), "open": event.status == Event.Status.SCHEDULED,
-        "rule_url": url_or_none("backoffice:reminder_rules"),
+        "rule_url": page_url("backoffice:reminder_rules"),
     })
 
 
