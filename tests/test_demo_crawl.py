@@ -1,8 +1,8 @@
 """Issue 7: a newcomer after `make run` can open every screen. On the demo data (the same loaders as
 `make run`, with the worker's first round so that messages exist), each role follows every link of
 the back-office it is shown, from the dashboard: no page answers 5xx, no link leads to a page the
-role may not open, every page has its heading, and the auditor's pages never show a demo contact's name or number in clear (R-61, masking by role).
-The signed links carried by the sent messages open their preference pages.
+role may not open, every page has its heading, and the auditor's pages never show a demo contact's
+name or number in clear (R-61, masking by role). The signed links carried by the sent messages open their preference pages.
 """
 
 from __future__ import annotations
