@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -135,3 +135,11 @@ def badge(status) -> str:
         if code in codes:
             return f"badge-{colour}"
     return "badge-muted"
+
+
+@register.filter
+def label(purpose) -> str:
+    """A purpose's name in the language of the page (the other language, then its code, when missing)."""
+    if purpose is None:
+        return ""
+    return purpose.label((translation.get_language() or "fr")[:2])
