@@ -30,7 +30,7 @@ def test_it_shows_the_purposes_and_what_blocks_activation(ui):
     page.get_by_role("link", name="Actualités").click()
     checks = page.get_by_role("region", name="Avant l'activation")
     expect(checks).to_contain_text("Durée de conservation en jours")
-    expect(checks).to_contain_text("Publiez la notice d'information en : fr")
+    expect(checks).to_contain_text("Publiez la mention d'information en : fr")
     expect(page.get_by_role("button", name="Activer la finalité")).to_have_count(0)
     ui.shot(page, "content-purpose-detail")
     assert ui.axe(page) == []

@@ -64,7 +64,7 @@ def test_it_explains_what_blocks_activation_and_refuses_it(client):
     page = text(client.get(response.url))
     assert "Avant l'activation" in page
     assert "référence de l'analyse d'impact" in page.lower()  # R-72, in words, with what to do
-    assert "Publiez la notice d'information en : fr" in page  # the service's own message
+    assert "Publiez la mention d'information en : fr" in page  # the service's own message
     assert reverse("backoffice:notice_publish", kwargs={"purpose_id": purpose.pk}) in page
     assert reverse("backoffice:purpose_activate", kwargs={"purpose_id": purpose.pk}) not in page
     assert "Canaux" in page  # a check already fine is listed too
