@@ -324,13 +324,13 @@ class ImportPageTests(SettingsTestCase):
                 self.target()
 
         # Run here, the thread would close its own connection when done: not the test's.
-        saved = imports.INLINE_ROWS, imports.close_old_connections
-        imports.threading.Thread, imports.INLINE_ROWS, imports.close_old_connections = Now, 1, lambda: None
+        saved = imports.INLINE_ROWS, imports.release_connections
+        imports.threading.Thread, imports.INLINE_ROWS, imports.release_connections = Now, 1, lambda: None
         try:
             client.post(reverse("backoffice:import_run", kwargs={"import_id": dry.pk}))
         finally:
             imports.threading.Thread = original
-            imports.INLINE_ROWS, imports.close_old_connections = saved
+            imports.INLINE_ROWS, imports.release_connections = saved
         assert started and Contact.objects.for_org(self.org_a).count() == 2
         page = text(client.get(reverse("backoffice:import_detail", kwargs={"import_id": dry.pk})))
         assert "<progress" not in page

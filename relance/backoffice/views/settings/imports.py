@@ -14,7 +14,7 @@ import threading
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections
+from django.db import connections
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
@@ -123,6 +123,12 @@ def _run(org, batch: ImportBatch, data: bytes, who: Actor, progress=None) -> Imp
                                     source=batch.source, collector=batch.collector, progress=progress)
 
 
+def release_connections() -> None:
+    """Close the background thread's own database connections (close_old_connections would keep
+    healthy ones open until the process ends)."""
+    connections.close_all()
+
+
 def _in_background(org, batch: ImportBatch, data: bytes, who: Actor, language: str) -> threading.Thread:
     key = _progress_key(batch)
 
@@ -138,7 +144,7 @@ def _in_background(org, batch: ImportBatch, data: bytes, who: Actor, language: s
             log.exception("import.background_failed", extra={"batch": str(batch.pk)})
             cache.set(key, {"done": True, "error": True}, PROGRESS_TTL)
         finally:
-            close_old_connections()
+            release_connections()
 
     progress("validate", 0, batch.rows)
     thread = threading.Thread(target=work, name=f"import-{batch.pk}", daemon=True)
