@@ -107,23 +107,37 @@ def check_ip_quota(org: Organisation, ip: str, now: datetime) -> None:
         raise _too_many_from_ip()
 
 
+def _within_limits(org: Organisation, hashed: str, purpose: str, ip: str, now: datetime) -> None:
+    """The limits of every one-time code: per connection, then per number (the chain lock serialises
+    the counts, so two requests at the same instant cannot both slip under them)."""
+    audit.lock_chain(audit.chain_for(org))
+    check_ip_quota(org, ip, now)
+    recent = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=purpose,
+                                                          created_at__gte=now - timedelta(hours=1))
+    if recent.count() >= MAX_CODES_PER_HOUR:
+        raise _too_many_codes()
+
+
+def _new_code(org: Organisation, hashed: str, purpose: str, now: datetime, *, usable: bool = True):
+    """A code row (not saved) and its 6 digits; only the keyed hash is kept, and none when the code is
+    not `usable` (an unknown number gets the same answer and a row nothing can match)."""
+    row = VerificationCode(id=uuid.uuid4(), organisation=org, phone_hash=hashed, purpose=purpose, created_at=now,
+                           expires_at=now + CODE_TTL, code_hash="")
+    code = f"{secrets.randbelow(10**6):06d}"
+    if usable:
+        row.code_hash = code_hash(org, row.id, code)
+    return row, code
+
+
 @transaction.atomic
 def request_code(org: Organisation, phone, *, ip: str = "") -> None:
     """Send a one-time code to the number if a contact has it; answer the same either way."""
     hashed = _phone_hash(org, phone)
     now = timezone.now()
-    audit.lock_chain(audit.chain_for(org))  # serialise the per-number count below
-    check_ip_quota(org, ip, now)
-    recent = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=PURPOSE,
-                                                          created_at__gte=now - timedelta(hours=1))
-    if recent.count() >= MAX_CODES_PER_HOUR:
-        raise _too_many_codes()
+    _within_limits(org, hashed, PURPOSE, ip, now)
     holders = _holders(org, hashed)
-    row = VerificationCode(id=uuid.uuid4(), organisation=org, phone_hash=hashed, purpose=PURPOSE, created_at=now,
-                           expires_at=now + CODE_TTL, code_hash="")
+    row, code = _new_code(org, hashed, PURPOSE, now, usable=bool(holders))
     if holders:
-        code = f"{secrets.randbelow(10**6):06d}"
-        row.code_hash = code_hash(org, row.id, code)
         _send(holders[0], row, code, now)
     row.save(force_insert=True)
     audit.record(org, subject(ip), "privacy.code_requested", target=row, details={"sent": bool(holders)})
@@ -215,20 +229,12 @@ def request_consent_code(org: Organisation, phone, *, language: str = "fr", ip: 
     (source `web_form`) so that the code has a recipient. Same limits as the rights codes."""
     hashed = _phone_hash(org, phone)
     now = timezone.now()
-    audit.lock_chain(audit.chain_for(org))
-    check_ip_quota(org, ip, now)
-    recent = VerificationCode.objects.for_org(org).filter(phone_hash=hashed, purpose=CONSENT_PURPOSE,
-                                                          created_at__gte=now - timedelta(hours=1))
-    if recent.count() >= MAX_CODES_PER_HOUR:
-        raise _too_many_codes()
+    _within_limits(org, hashed, CONSENT_PURPOSE, ip, now)
     holders = _holders(org, hashed)
     if not holders:
         e164 = validation.clean_phone(org, phone, sms=True)
         holders = [contacts.create_contact(org, actor=subject(ip), phone=e164, language=language, source="web_form")]
-    row = VerificationCode(id=uuid.uuid4(), organisation=org, phone_hash=hashed, purpose=CONSENT_PURPOSE,
-                           created_at=now, expires_at=now + CODE_TTL, code_hash="")
-    code = f"{secrets.randbelow(10**6):06d}"
-    row.code_hash = code_hash(org, row.id, code)
+    row, code = _new_code(org, hashed, CONSENT_PURPOSE, now)
     outbox.enqueue(holders[0], None, "sms", due_at=now, valid_until=row.expires_at, source=Message.Source.REPLY,
                    source_id=str(row.id), message_class=MessageClass.CONSENT_REQUEST,
                    params={"reply": replies.CONSENT_CODE, "code": code}, language=language)
