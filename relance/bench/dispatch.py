@@ -24,6 +24,7 @@ from relance.messaging.worker import Worker
 from relance.providers.null import NullProvider
 
 from . import world as bench_world
+from .scenario import database
 
 BARE_BATCH = 500
 
@@ -145,13 +146,5 @@ def run(messages: int, batches: list[int], workers: int, *, in_process: bool, pr
     result["organisation"] = world.org.slug
     result["finished_at"] = timezone.now().isoformat()
     return result
-
-
-def database() -> dict:
-    vendor = connection.vendor
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()" if vendor == "postgresql" else "SELECT sqlite_version()")
-        version = cursor.fetchone()[0]
-    return {"vendor": vendor, "version": version, "indicative_only": vendor != "postgresql"}
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import uuid
 from datetime import timedelta
 
-from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -33,10 +31,10 @@ from relance.privacy.models import AccessExport
 from relance.reminders import services as reminders
 from relance.reminders.models import Event
 
-from . import machine
+from . import scenario
 from . import world as bench_world
-from .dispatch import database
 from .fill import Spread, fill_messages
+from .scenario import database
 from .stop import percentile
 
 RUNS = 20
@@ -46,26 +44,12 @@ PERSON = {"messages": 50, "consent_events": 10, "events": 5, "replies": 3}
 GOAL_MS = 500
 
 
-def run(command, options) -> None:
+def run(command, options) -> dict:
     contacts = options.get("contacts") or 20_000
     rows = options.get("rows") or 200_000
-    if connection.vendor == "sqlite" and not options.get("allow_sqlite"):
-        raise CommandError("The export benchmark measures PostgreSQL: set DATABASE_URL (e.g. "
-                           "DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench) or pass --allow-sqlite.")
-
-    def progress(text: str) -> None:
-        command.stderr.write(f"[bench export] {text}")
-        sys.stderr.flush()
-
-    result = measure(contacts, rows, progress, keep=options.get("keep", False))
-    result["machine"] = machine.describe()
-    path = options.get("json_path") or f"bench/results/export-{connection.vendor}.json"
-    text = json.dumps(result, indent=2, sort_keys=True)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text + "\n")
-    progress(f"written {path}")
-    command.stdout.write(text)
+    scenario.require_postgresql("export", options)
+    progress = scenario.progress_for(command, "export")
+    return measure(contacts, rows, progress, keep=options.get("keep", False))
 
 
 def _stats(ms: list[float]) -> dict:

@@ -13,15 +13,11 @@ the statistics are checked to add up to the messages purged (R-51).
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 import uuid
 from datetime import timedelta
 
-from django.core.management.base import CommandError
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -29,37 +25,23 @@ from relance.messaging.models import Message, MessageEvent
 from relance.privacy.models import MessageStat
 from relance.privacy.purge import TIMELINE, run_purge
 
-from . import machine
+from . import scenario
 from . import world as bench_world
-from .dispatch import database
 from .fill import Spread, fill_messages
+from .scenario import database
 
 FILLER = os.urandom(160)
 STATUSES = ["delivered"] * 17 + ["failed", "suppressed", "expired"]  # 85 % delivered
 OLDEST_DAYS, SPREAD_DAYS = 400, 365
 
 
-def run(command, options) -> None:
+def run(command, options) -> dict:
     rows = options.get("rows") or 1_000_000
     contacts = options.get("contacts") or 1000
     batch = int(str(options.get("batch") or 10_000).split(",")[0])
-    if connection.vendor == "sqlite" and not options.get("allow_sqlite"):
-        raise CommandError("The purge benchmark measures PostgreSQL: set DATABASE_URL (e.g. "
-                           "DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench) or pass --allow-sqlite.")
-
-    def progress(text: str) -> None:
-        command.stderr.write(f"[bench purge] {text}")
-        sys.stderr.flush()
-
-    result = measure(rows, contacts, batch, progress, keep=options.get("keep", False))
-    result["machine"] = machine.describe()
-    path = options.get("json_path") or f"bench/results/purge-{connection.vendor}.json"
-    text = json.dumps(result, indent=2, sort_keys=True)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text + "\n")
-    progress(f"written {path}")
-    command.stdout.write(text)
+    scenario.require_postgresql("purge", options)
+    progress = scenario.progress_for(command, "purge")
+    return measure(rows, contacts, batch, progress, keep=options.get("keep", False))
 
 
 def measure(rows: int, contacts: int, batch: int, progress, *, keep: bool = False) -> dict:

@@ -31,7 +31,7 @@ from relance.messaging.worker import Worker
 from relance.providers.null import NullProvider
 
 from . import world as bench_world
-from .dispatch import database
+from .scenario import database
 
 PER_NUMBER = 3  # reminders due to each number when its STOP comes in
 PATH = "/api/v1/webhooks/locmem/inbound"

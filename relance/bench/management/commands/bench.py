@@ -1,9 +1,13 @@
-"""relance bench dispatch | stop | smpp: the SPEC §7 benchmarks, results as JSON (bench/results/)."""
+"""relance bench <scenario>: the SPEC §7 benchmarks, results as JSON (bench/results/).
+
+`dispatch`, `stop` and `smpp` are run here; every other scenario is a module of relance.bench with
+`run(command, options) -> dict` and optional `ARGUMENTS` (relance/bench/scenario.py)."""
 
 from __future__ import annotations
 
 import datetime
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,8 +16,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from relance.bench import dispatch, machine
+from relance.bench import dispatch, machine, scenario
 from relance.messaging.models import Message
+
+# Scenario modules of relance.bench (run(command, options) -> dict), in the order `all` runs them.
+MODULES = ("generate", "purge", "export", "audience", "upsert", "api", "plans", "all")
+BUILT_IN = ("dispatch", "stop", "smpp")
+
+
+def _modules():
+    for name in MODULES:
+        if importlib.util.find_spec(f"relance.bench.{name}") is not None:
+            yield name, importlib.import_module(f"relance.bench.{name}")
 
 
 def _sizes(text: str) -> list[int]:
@@ -31,7 +45,8 @@ class Command(BaseCommand):
             "`smpp` (submit_sm/s through one bind, to the SMSC simulator and through Jasmin).")
 
     def add_arguments(self, parser):
-        parser.add_argument("which", choices=["dispatch", "stop", "smpp", "purge", "export"])
+        modules = dict(_modules())
+        parser.add_argument("which", choices=[*BUILT_IN, *modules])
         parser.add_argument("--contacts", type=int, default=0, help="purge/export: contacts (0: the default)")
         parser.add_argument("--rows", type=int, default=0, help="purge: message rows to purge (0: the scenario's default)")
         parser.add_argument("--messages", type=int, default=50_000, help="due messages to send (dispatch)")
@@ -49,14 +64,20 @@ class Command(BaseCommand):
         parser.add_argument("--profile", default="", help="internal: cProfile output of a child worker")
         parser.add_argument("--window", type=int, default=32, help="smpp: submit_sm in flight")
         parser.add_argument("--jasmin-messages", type=int, default=2000, help="smpp: messages through Jasmin (0: skip)")
+        for module in modules.values():
+            for flag, keywords in getattr(module, "ARGUMENTS", ()):
+                parser.add_argument(flag, **keywords)
 
     def handle(self, *args, which, **options):
         if which == "smpp":
             self._smpp(options)
             return
-        if which in ("purge", "export"):
-            # Each scenario's module: run(command, options) prints its figures and writes its JSON.
-            importlib.import_module(f"relance.bench.{which}").run(self, options)
+        if which not in BUILT_IN:
+            # A scenario module: run(command, options) measures and returns its result, written here.
+            progress = scenario.progress_for(self, which)
+            result = importlib.import_module(f"relance.bench.{which}").run(self, options)
+            if result is not None:
+                scenario.write(self, result, options["json_path"] or scenario.default_path(which), progress)
             return
         batches = _sizes(options["batch"]) if options["batch"] else [settings.RELANCE_WORKER_BATCH]
         if options["worker_only"]:

@@ -1,0 +1,64 @@
+"""What every `relance bench` scenario shares: its progress lines, the PostgreSQL check and the JSON
+result written under bench/results/ (SPEC §7).
+
+A scenario is a module of this package with `run(command, options) -> dict` (the result, also
+printed) and, when it takes options of its own, `ARGUMENTS`: a list of (flag, argparse keywords)
+that the command adds to its parser. The command writes the result with `write()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.management.base import CommandError
+from django.db import connection
+
+from . import machine
+
+Progress = Callable[[str], None]
+RESULTS = Path("bench/results")
+
+
+def progress_for(command, name: str) -> Progress:
+    def progress(text: str) -> None:
+        command.stderr.write(f"[bench {name}] {text}")
+        sys.stderr.flush()
+
+    return progress
+
+
+def require_postgresql(name: str, options: dict) -> None:
+    if connection.vendor == "sqlite" and not options.get("allow_sqlite"):
+        raise CommandError(f"The {name} benchmark measures PostgreSQL: set DATABASE_URL (e.g. "
+                           "DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench) or pass --allow-sqlite "
+                           "for indicative figures.")
+
+
+def database() -> dict:
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()" if vendor == "postgresql" else "SELECT sqlite_version()")
+        version = cursor.fetchone()[0]
+    return {"vendor": vendor, "version": version, "indicative_only": vendor != "postgresql"}
+
+
+def default_path(name: str) -> Path:
+    return RESULTS / f"{name}-{connection.vendor}.json"
+
+
+def write(command, result: dict, json_path: str | Path, progress: Progress) -> Path | None:
+    """The result with the machine and the command line, to `json_path` (none: not written) and stdout."""
+    result.setdefault("machine", machine.describe())
+    result.setdefault("command", " ".join(["relance", *sys.argv[1:]]) if sys.argv[0].endswith("relance") else "")
+    text = json.dumps(result, indent=2, sort_keys=True, default=str)
+    path = None
+    if json_path:
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+        progress(f"written {path}")
+    command.stdout.write(text)
+    return path
