@@ -40,6 +40,8 @@ GSM_BASIC: dict[str, int] = {ch: code for code, ch in enumerate("".join(_BASIC_R
 GSM_EXTENSION: dict[str, int] = {
     "\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65,
 }  # fmt: skip
+_GSM_ALL = frozenset(GSM_BASIC) | frozenset(GSM_EXTENSION)
+_EXTENSION = frozenset(GSM_EXTENSION)
 
 
 def is_gsm(ch: str) -> bool:
@@ -64,19 +66,28 @@ class SmsAnalysis:
 
 
 def ucs2_characters(text: str) -> tuple[str, ...]:
+    if _GSM_ALL.issuperset(text):
+        return ()
     return tuple(dict.fromkeys(ch for ch in text if not is_gsm(ch)))
 
 
 def encoding_of(text: str) -> str:
-    return GSM7 if all(is_gsm(ch) for ch in text) else UCS2
+    return GSM7 if _GSM_ALL.issuperset(text) else UCS2
+
+
+def _total(text: str, encoding: str) -> int:
+    """Units of the whole text, counted on its distinct characters (a set operation, not a loop)."""
+    wide = _EXTENSION.intersection(text) if encoding == GSM7 else {ch for ch in set(text) if ord(ch) > 0xFFFF}
+    return len(text) + sum(text.count(ch) for ch in wide)
 
 
 def _pack(text: str, encoding: str) -> tuple[list[str], list[int], int]:
     """The parts, the units used in each, and the limit per part."""
-    costs = [units(ch, encoding) for ch in text]
     single, multi = LIMITS[encoding]
-    if sum(costs) <= single:
-        return [text], [sum(costs)], single
+    total = _total(text, encoding)
+    if total <= single:  # one part: nothing to pack
+        return [text], [total], single
+    costs = [units(ch, encoding) for ch in text]
     parts, used, start, filled = [], [], 0, 0
     for i, cost in enumerate(costs):
         if filled + cost > multi:  # the whole character (escape + char, surrogate pair) moves on
@@ -99,7 +110,7 @@ def analyse(text: str) -> SmsAnalysis:
         segments=len(parts),
         per_segment_limit=limit,
         remaining_in_last=limit - used[-1],
-        ucs2_characters=ucs2_characters(text),
+        ucs2_characters=ucs2_characters(text) if encoding == UCS2 else (),
     )
 
 
