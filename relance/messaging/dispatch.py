@@ -221,7 +221,7 @@ def render_one(message: Message, batch: Batch) -> render.Rendered:
                                   contact=message.contact)
         return render.rendered(text, message.channel)
     return render.render_message(message, org=org, sending=sending_settings,
-                                 link=replies.preference_link(message.contact))
+                                 link=lambda: replies.preference_link(message.contact))
 
 
 def address_of(message: Message) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -103,30 +104,59 @@ def initials(first_name: str, last_name: str) -> str:
     return "".join(f"{part[:1].upper()}." for part in (first_name, last_name) if part)
 
 
-def message_values(message, *, org, sending, link: str = "") -> dict:
-    """Every placeholder value of one message; the event's values (date, place...) come from its params."""
-    contact = message.contact
+def message_values(message, *, org, sending, link: str | Callable[[], str] = "", wanted: Iterable[str] | None = None) -> dict:
+    """The placeholder values of one message; the event's values (date, place...) come from its params,
+    which win over the computed ones. With `wanted` (the names a template uses), only those are
+    computed: a name nobody reads is not decrypted (last name), derived (initials) or signed (link).
+    `link` may be a callable, called only when {link} is wanted."""
     params = json.loads(message.params) if message.params else {}
-    values = {
-        "first_name": contact.first_name or "", "last_name": contact.last_name or "",
-        "initials": initials(contact.first_name or "", contact.last_name or ""),
-        "org": org.name, "sender": sending.sms_sender or org.name,
-        "stop": sending.stop_mention or "", "link": link, "keyword": "OUI" if message.language == "fr" else "YES",
-    }
     starts = params.pop("starts_at", None)
-    if starts:
-        moment = datetime.fromisoformat(starts)
-        values["date"] = format_date(moment, message.language, org.time_zone)
-        values["time"] = format_time(moment, message.language, org.time_zone)
-    values.update({key: str(value) for key, value in params.items() if key in PLACEHOLDERS})
+    names = PLACEHOLDERS if wanted is None else wanted
+    values = {}
+    for name in names:
+        if name in params:
+            values[name] = str(params[name])
+        elif name in _COMPUTED:
+            values[name] = _COMPUTED[name](message, org, sending, link)
+        elif name in ("date", "time") and starts:
+            moment = datetime.fromisoformat(starts)
+            values[name] = (format_date if name == "date" else format_time)(moment, message.language, org.time_zone)
     return values
 
 
-def render_message(message, *, org, sending, link: str = "") -> Rendered:
+def _link(message, org, sending, link) -> str:
+    return link() if callable(link) else link
+
+
+_COMPUTED = {
+    "first_name": lambda message, org, sending, link: message.contact.first_name or "",
+    "last_name": lambda message, org, sending, link: message.contact.last_name or "",
+    "initials": lambda message, org, sending, link: initials(message.contact.first_name or "",
+                                                             message.contact.last_name or ""),
+    "org": lambda message, org, sending, link: org.name,
+    "sender": lambda message, org, sending, link: sending.sms_sender or org.name,
+    "stop": lambda message, org, sending, link: sending.stop_mention or "",
+    "link": _link,
+    "keyword": lambda message, org, sending, link: "OUI" if message.language == "fr" else "YES",
+}
+
+
+def template_placeholders(template) -> frozenset[str]:
+    """The placeholder names of a template's body and subject (kept on the instance: a worker's batch
+    shares one instance per template)."""
+    key = (template.body, template.subject)
+    cached = getattr(template, "_placeholders", None)
+    if cached is None or cached[0] != key:
+        cached = (key, frozenset(placeholders_in(template.body)) | frozenset(placeholders_in(template.subject)))
+        template._placeholders = cached
+    return cached[1]
+
+
+def render_message(message, *, org, sending, link: str | Callable[[], str] = "") -> Rendered:
     template = message.template
     if template is None:
         raise RenderError("the message has no template")
-    values = message_values(message, org=org, sending=sending, link=link)
+    values = message_values(message, org=org, sending=sending, link=link, wanted=template_placeholders(template))
     allow = template.transliterate and sending.allow_transliteration
     text = render_text(template.body, values, transliterate=allow and message.channel == "sms")
     subject = render_text(template.subject, values) if message.channel == "email" else ""
