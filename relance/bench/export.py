@@ -120,6 +120,7 @@ def _measure(world, person, started, setup: float, runs: int | None, progress) -
         "render_pdf_ms": _stats(pdf_ms), "pdf_bytes": len(pdf), "json_bytes": len(json.dumps(document)),
         "queries_per_export": len(queries), "messages_plan": messages_plan(world.org, person),
         "goal_ms": GOAL_MS, "organisation": world.org.slug,
+        "samples_ms": {"create_export": [round(ms, 1) for ms in export_ms]},
     }
     progress(f"create_export p50 {result['create_export_ms']['p50']} ms, p95 {result['create_export_ms']['p95']} ms; "
              f"render_pdf p50 {result['render_pdf_ms']['p50']} ms")

@@ -20,7 +20,7 @@ from relance.bench import dispatch, machine, scenario
 from relance.messaging.models import Message
 
 # Scenario modules of relance.bench (run(command, options) -> dict), in the order `all` runs them.
-MODULES = ("generate", "purge", "export", "audience", "upsert", "api", "plans", "all")
+MODULES = ("generate", "purge", "export", "audience", "upsert", "api", "plans", "report", "all")
 BUILT_IN = ("dispatch", "stop", "smpp")
 
 
