@@ -171,10 +171,12 @@ def measure(contacts: int, reads: list[str], *, rate: float, seconds: float, con
                 client.close()
             result["setup_seconds"] = round(time.perf_counter() - t0, 1)
             for read in reads:
+                before = bench_http.load_average()
                 progress(f"{READS[read][0]}: {rate:g} requests/s for {seconds:g} s, {connections} connections")
                 measured = load(server.port, secret, _paths(read, contact_ids, event_ids), rate=rate, seconds=seconds,
                                 connections=connections)
                 measured["request"] = READS[read][0]
+                measured["load_average"] = {"before": before, "after": bench_http.load_average()}
                 measured["within_goal"] = (not measured["errors"] and measured["ok"] == measured["requests"]
                                            and measured["latency_ms"]["p99"] is not None
                                            and measured["latency_ms"]["p99"] <= GOAL_P99_MS)

@@ -183,6 +183,14 @@ class Server:
             process.wait(timeout=15)
 
 
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages: a busy machine shows in the figures."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def latency_stats(ms: list[float]) -> dict:
     if not ms:
         return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}

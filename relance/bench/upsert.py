@@ -131,7 +131,7 @@ def measure(events: int, contacts: int, progress, *, keep: bool = False) -> dict
     first = items(world, events, tag)
     later = moved(first)
     setup = time.perf_counter() - t0
-    runs = {}
+    runs, load_before = {}, bench_http.load_average()
     try:
         with bench_http.Server(secret, progress=progress) as server:
             client = bench_http.Client(server.port, secret, timeout=600)
@@ -154,7 +154,8 @@ def measure(events: int, contacts: int, progress, *, keep: bool = False) -> dict
         "contacts": contacts, "kinds": {kind: sum(1 for item in first if item["kind"] == kind) for kind in STEPS},
         "steps_per_kind": {kind: len(offsets) for kind, offsets in STEPS.items()},
         "expected_steps": expected_steps(first), "moved_events": sum(1 for a, b in zip(first, later, strict=True) if a != b),
-        "setup_seconds": round(setup, 1), "runs": runs, "seconds": runs["first"]["seconds"],
+        "setup_seconds": round(setup, 1), "runs": runs,
+        "load_average": {"before": load_before, "after": bench_http.load_average()}, "seconds": runs["first"]["seconds"],
         "goal_seconds": GOAL_SECONDS, "within_goal": runs["first"]["http_status"] == 200
         and runs["first"]["seconds"] <= GOAL_SECONDS, "organisation": world.org.slug,
     }

@@ -116,6 +116,7 @@ def test_api_reads_under_an_open_loop_load_all_2xx(tmp_path, request):
         # Counted from the scheduled time, the latency is never below the time from sending.
         assert read["latency_ms"]["max"] >= read["service_ms"]["max"]
         assert read["achieved_rate"] > 0
+        assert set(read["load_average"]) == {"before", "after"}
     assert result["reads"]["consent"]["request"] == "GET /api/v1/contacts/{id}/consent"
     assert result["latency_ms"] == result["reads"]["consent"]["latency_ms"]
     slug = result["organisation"]
