@@ -95,3 +95,6 @@ class SuppressionEntry(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organisation", "channel", "phone_hash"], name="suppression_unique"),
         ]
+        # A number's entries on every channel (the access export, R-42): suppression_unique has the
+        # channel in between.
+        indexes = [models.Index(fields=["organisation", "phone_hash"], name="suppression_hash_idx")]

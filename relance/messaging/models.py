@@ -154,6 +154,10 @@ class Message(SealedModel, TenantModel):
             models.Index(fields=["organisation", "created_at"], name="message_created_idx"),
             models.Index(fields=["provider", "provider_ref"], name="message_provider_ref_idx"),
             models.Index(fields=["organisation", "source", "source_id"], name="message_source_idx"),
+            # the STOP rate counts the SMS sent in the last 24 h on the STOP's path (SPEC §7 p99).
+            # Partial: claimed and sending rows (sent_at still empty) cost the dispatch no entry here.
+            models.Index(fields=["organisation", "sent_at"], name="message_sent_idx",
+                         condition=models.Q(sent_at__isnull=False)),
         ]
 
     def crypto_scope(self) -> str:
