@@ -287,7 +287,7 @@ def _evidence_json(evidence: dict | None, errors: dict) -> str | None:
     return json.dumps(clean, sort_keys=True, ensure_ascii=False) if clean else None
 
 
-def _check_staff(org: Organisation, staff_user: User | None, expressed_by: str, errors: dict) -> None:
+def _check_staff(org, staff_user: User | None, expressed_by: str, errors: dict) -> None:
     if expressed_by == ConsentEvent.ExpressedBy.STAFF_ON_BEHALF and staff_user is None:
         errors["staff_user"] = [_("Say which staff member recorded it on the person's behalf.")]
     if staff_user is not None and not Membership.objects.for_org(org).filter(user=staff_user).exists():
@@ -390,6 +390,29 @@ def record_consent(contact: Contact, purpose: Purpose, channel: str, action: str
     validity follows the purpose (R-13); an event for one appointment carries its reference when the
     purpose asks again at each event."""
     now = timezone.now()
+    event = _checked_event(contact, purpose, channel, action, actor=actor, expressed_by=expressed_by, method=method,
+                           notice=notice, language=language, evidence=evidence, valid_until=valid_until,
+                           event_ref=event_ref, guardian=guardian, staff_user=staff_user, occurred_at=occurred_at,
+                           now=now)
+    head = audit.lock_chain(ledger.chain_name(contact.organisation_id))
+    if action == ConsentEvent.Action.RESTORED and purpose.consent_based:
+        previous = _previous_giving(contact.organisation_id, contact, purpose, channel, expressed_by)
+        if previous is None:
+            raise ValidationError({"action": [_("There is no earlier consent to restore: record a new consent with "
+                                                "its notice (R-11).")]})
+        if event.notice is None:
+            event.notice = previous.notice
+            event.notice_version, event.notice_sha256 = previous.notice.version, previous.notice.sha256
+    _append(head, contact.organisation, [(contact, purpose, event)], actor)
+    return event
+
+
+def _checked_event(contact: Contact, purpose: Purpose, channel: str, action: str, *, actor: Actor, expressed_by: str,
+                   method: str, notice: Notice | None, language: str | None, evidence: dict | None,
+                   valid_until: datetime | None, event_ref: str | None, guardian: Contact | None,
+                   staff_user: User | None, occurred_at: datetime | None, now: datetime) -> ConsentEvent:
+    """One ledger event, checked (see record_consent) but not yet chained: no seq, no hashes. Its
+    evidence is a clear value, sealed when the event is chained (the hash covers the ciphertext)."""
     occurred_at = occurred_at or now
     org_id = contact.organisation_id
     errors: dict[str, list[str]] = {}
@@ -407,7 +430,7 @@ def record_consent(contact: Contact, purpose: Purpose, channel: str, action: str
         errors["occurred_at"] = [_("This moment is in the future.")]
     _check_action(purpose, action, method, errors)
     _check_notice(purpose, action, notice, errors)
-    _check_staff(contact.organisation, staff_user, expressed_by, errors)
+    _check_staff(org_id, staff_user, expressed_by, errors)
     _check_guardian(contact, guardian, expressed_by, purpose.consent_based, occurred_at, action, errors)
     language = language or (notice.language if notice else contact.language)
     if language not in LANGUAGE_CODES:
@@ -422,60 +445,107 @@ def record_consent(contact: Contact, purpose: Purpose, channel: str, action: str
     _check_import(method, action, sealed, errors)
     if errors:
         raise ValidationError(errors)
-
-    head = audit.lock_chain(ledger.chain_name(org_id))
-    if action == ConsentEvent.Action.RESTORED and purpose.consent_based:
-        previous = _previous_giving(org_id, contact, purpose, channel, expressed_by)
-        if previous is None:
-            raise ValidationError({"action": [_("There is no earlier consent to restore: record a new consent with "
-                                                "its notice (R-11).")]})
-        notice = notice or previous.notice
-    if sealed is not None:
-        contacts.ensure_data_key(contact)
     event = ConsentEvent(
-        organisation_id=org_id, seq=head.last_seq + 1, contact=contact, purpose=purpose, channel=channel,
+        organisation_id=org_id, contact=contact, purpose=purpose, channel=channel,
         action=action, expressed_by=expressed_by, guardian=guardian,
         staff_user_id=staff_user.pk if staff_user else None, method=method, notice=notice,
         notice_version=notice.version if notice else None, notice_sha256=notice.sha256 if notice else "",
         language=language, occurred_at=occurred_at, recorded_at=now, valid_until=until, event_ref=event_ref,
-        actor_kind=actor.kind, actor_id=actor.id, prev_hash=head.last_hash or head.base_hash or GENESIS,
-        data_key_id=contact.data_key_id,
+        actor_kind=actor.kind, actor_id=actor.id,
     )
-    if sealed is not None:
-        event.evidence = sealed
-        field = ConsentEvent._meta.get_field("evidence")
-        field.pre_save(event, True)  # seal now: the link's hash covers the ciphertext
-    event.hash = row_digest(ledger.hashed_fields(event))
-    event.save(force_insert=True)
-    head.last_seq, head.last_hash = event.seq, event.hash
-    head.save(update_fields=["last_seq", "last_hash"])
-    _project(event, purpose.consent_based)
-    audit.record(contact.organisation, actor, "consent.recorded", target=event, details={
-        "contact": str(contact.pk), "purpose": purpose.code, "channel": channel, "action": action,
-        "expressed_by": expressed_by, "method": method, "seq": event.seq})
+    event._sealed_evidence = sealed
     return event
+
+
+def _append(head, organisation: Organisation, items: list[tuple[Contact, Purpose, ConsentEvent]], actor: Actor,
+            *, states: dict | None = None) -> None:
+    """Chain checked events onto the locked ledger head, in order: each gets the next seq and the
+    previous hash (the evidence sealed first: the hash covers the ciphertext), then one INSERT for
+    all, the head moved once, the projection updated (_project_many) and one audit event each."""
+    field = ConsentEvent._meta.get_field("evidence")
+    for contact, _purpose, event in items:
+        sealed = event.__dict__.pop("_sealed_evidence", None)
+        if sealed is not None:
+            contacts.ensure_data_key(contact)
+            event.evidence = sealed
+        event.data_key_id = contact.data_key_id
+        if sealed is not None:
+            field.pre_save(event, True)  # seal now
+        event.seq = head.last_seq + 1
+        event.prev_hash = head.last_hash or head.base_hash or GENESIS
+        event.hash = row_digest(ledger.hashed_fields(event))
+        head.last_seq, head.last_hash = event.seq, event.hash
+    events = [event for _c, _p, event in items]
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        ConsentEvent.unscoped.bulk_create(events)
+        for event in events:
+            event._state.adding = False
+    head.save(update_fields=["last_seq", "last_hash"])
+    _project_many([(event, purpose.consent_based) for _c, purpose, event in items], states=states)
+    for contact, purpose, event in items:
+        audit.record(organisation, actor, "consent.recorded", target=event, details={
+            "contact": str(contact.pk), "purpose": purpose.code, "channel": event.channel, "action": event.action,
+            "expressed_by": event.expressed_by, "method": event.method, "seq": event.seq})
+
+
+def _project_many(events: list[tuple[ConsentEvent, bool]], *, states: dict | None = None) -> list[ConsentState]:
+    """Apply events (in seq order, with their purpose's consent_based) to their ConsentStates, in the
+    events' transaction (see ledger.fold): the states read and locked in one query (or given, already
+    locked, keyed by (contact_id, purpose_id, channel) and holding every existing state of these
+    events), the new ones inserted in one. States are created only here, under the organisation's
+    ledger lock, so no other writer can insert the same state meanwhile."""
+    if not events:
+        return []
+    org_id = events[0][0].organisation_id
+    keys = {(e.contact_id, e.purpose_id, e.channel) for e, _b in events}
+    if states is None:
+        rows = ConsentState.unscoped.select_for_update().filter(
+            organisation_id=org_id, contact_id__in={k[0] for k in keys}, purpose_id__in={k[1] for k in keys},
+            channel__in={k[2] for k in keys}).order_by("pk")
+        states = {(s.contact_id, s.purpose_id, s.channel): s for s in rows}
+    states = {key: state for key, state in states.items() if key in keys}
+    created, changed = [], []
+    for event, consent_based in events:
+        key = (event.contact_id, event.purpose_id, event.channel)
+        state = states.get(key)
+        if state is None:
+            state = states[key] = ConsentState(organisation_id=org_id, contact_id=event.contact_id,
+                                               purpose_id=event.purpose_id, channel=event.channel)
+            created.append(state)
+        if _apply_event(state, event, consent_based) and state not in created and state not in changed:
+            changed.append(state)
+    if created:
+        ConsentState.unscoped.bulk_create(created)
+    for state in changed:
+        state.save()
+    return [states[(e.contact_id, e.purpose_id, e.channel)] for e, _b in events]
 
 
 def _project(event: ConsentEvent, consent_based: bool) -> ConsentState:
     """Apply one event to its ConsentState, in the event's transaction (see ledger.fold)."""
-    state, _created = ConsentState.unscoped.select_for_update().get_or_create(
-        organisation_id=event.organisation_id, contact_id=event.contact_id, purpose_id=event.purpose_id,
-        channel=event.channel)
+    return _project_many([(event, consent_based)])[0]
+
+
+def _apply_event(state: ConsentState, event: ConsentEvent, consent_based: bool) -> bool:
+    """Move one state's track by one event; True when it changed."""
     if ledger.track_of(event.expressed_by, consent_based) == "guardian":
         track = ledger.Track(state.guardian_status, state.guardian_valid_until, "", state.guardian_occurred_at,
                              state.guardian_seq)
         after = ledger.apply(track, event, consent_based)
-        if after is not track:
-            state.guardian_status, state.guardian_valid_until = after.status, after.valid_until
-            state.guardian_occurred_at, state.guardian_seq, state.guardian_event = after.occurred_at, after.seq, event
-    else:
-        track = ledger.Track(state.status, state.valid_until, state.event_ref, state.last_occurred_at, state.last_seq)
-        after = ledger.apply(track, event, consent_based)
-        if after is not track:
-            state.status, state.valid_until, state.event_ref = after.status, after.valid_until, after.event_ref
-            state.last_occurred_at, state.last_seq, state.last_event = after.occurred_at, after.seq, event
-    state.save()
-    return state
+        if after is track:
+            return False
+        state.guardian_status, state.guardian_valid_until = after.status, after.valid_until
+        state.guardian_occurred_at, state.guardian_seq, state.guardian_event = after.occurred_at, after.seq, event
+        return True
+    track = ledger.Track(state.status, state.valid_until, state.event_ref, state.last_occurred_at, state.last_seq)
+    after = ledger.apply(track, event, consent_based)
+    if after is track:
+        return False
+    state.status, state.valid_until, state.event_ref = after.status, after.valid_until, after.event_ref
+    state.last_occurred_at, state.last_seq, state.last_event = after.occurred_at, after.seq, event
+    return True
 
 
 def evidence_of(event: ConsentEvent) -> dict | None:
@@ -502,19 +572,51 @@ def withdraw_everywhere(contact: Contact, channel: str, *, actor: Actor, method:
     """STOP (R-12, R-31): for every purpose of the organisation that uses this channel, a withdrawal
     where the purpose rests on consent and an objection elsewhere. Purposes already withdrawn or
     objected for this contact are left as they are (a second STOP adds nothing)."""
-    org_id = contact.organisation_id
-    audit.lock_chain(ledger.chain_name(org_id))  # one STOP at a time per organisation, like every event
-    done = set(ConsentState.objects.for_org(org_id).filter(
-        contact=contact, channel=channel, status__in=[ConsentStatus.WITHDRAWN, ConsentStatus.OBJECTED],
-    ).values_list("purpose_id", flat=True))
-    events = []
-    for purpose in Purpose.objects.for_org(org_id).order_by("code"):
-        if channel not in (purpose.channels or []) or purpose.pk in done:
-            continue
-        action = ConsentEvent.Action.WITHDRAWN if purpose.consent_based else ConsentEvent.Action.OBJECTED
-        events.append(record_consent(contact, purpose, channel, action, actor=actor, expressed_by=expressed_by,
-                                     method=method, evidence=evidence, staff_user=staff_user))
-    return events
+    return withdraw_many([contact], channel, actor=actor, method=method, expressed_by=expressed_by, evidence=evidence,
+                         staff_user=staff_user)
+
+
+def withdraw_many(people: list[Contact], channel: str, *, actor: Actor, method: str,
+                  expressed_by: str = ConsentEvent.ExpressedBy.SUBJECT, evidence: dict | None = None,
+                  staff_user: User | None = None, purposes: list[Purpose] | None = None,
+                  organisation: Organisation | None = None) -> list[ConsentEvent]:
+    """withdraw_everywhere() for several contacts of one organisation (every contact with the number
+    that sent STOP), written together: the same events in the same order (contact by contact,
+    purposes by code), one INSERT for the ledger rows and one for the new states (SPEC §7, STOP
+    latency). `purposes`: the organisation's purposes when the caller already read them. Inside a
+    caller's transaction it adds no savepoint: an error (an erased contact) fails the caller's."""
+    if not people:
+        return []
+    org_id = people[0].organisation_id
+    if any(person.organisation_id != org_id for person in people):
+        raise ValueError("withdraw_many() takes the contacts of one organisation")
+    if organisation is None or organisation.pk != org_id:
+        organisation = people[0].organisation
+    if purposes is None:
+        purposes = list(Purpose.objects.for_org(org_id))
+    purposes = sorted((p for p in purposes if p.organisation_id == org_id and channel in (p.channels or [])),
+                      key=lambda p: p.code)
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        head = audit.lock_chain(ledger.chain_name(org_id))  # one STOP at a time per organisation, like every event
+        # Their states on this channel, locked: read once for what is already withdrawn and for the projection.
+        states = {(s.contact_id, s.purpose_id, s.channel): s for s in ConsentState.unscoped.select_for_update().filter(
+            organisation_id=org_id, contact_id__in=[person.pk for person in people], channel=channel).order_by("pk")}
+        done = {(key[0], key[1]) for key, state in states.items()
+                if state.status in (ConsentStatus.WITHDRAWN, ConsentStatus.OBJECTED)}
+        items = []
+        for person in people:
+            for purpose in purposes:
+                if (person.pk, purpose.pk) in done:
+                    continue
+                action = ConsentEvent.Action.WITHDRAWN if purpose.consent_based else ConsentEvent.Action.OBJECTED
+                items.append((person, purpose, _checked_event(
+                    person, purpose, channel, action, actor=actor, expressed_by=expressed_by, method=method,
+                    notice=None, language=None, evidence=evidence, valid_until=None, event_ref=None, guardian=None,
+                    staff_user=staff_user, occurred_at=None, now=now)))
+        if items:
+            _append(head, organisation, items, actor, states=states)
+    return [event for _c, _p, event in items]
 
 
 def expiring_states(now: datetime):

@@ -292,26 +292,28 @@ def suppress_number(org: Organisation, e164: str, *, actor: Actor, reason: str, 
     return suppress_hash(org, hashed, actor=actor, reason=reason, channel=channel)
 
 
-@transaction.atomic
 def suppress_hash(org: Organisation, phone_hash: str, *, actor: Actor, reason: str, channel: str = "sms") -> SuppressionEntry:
-    """Put a number's keyed hash on the list (erasure keeps it, R-43); entries are never removed here."""
+    """Put a number's keyed hash on the list (erasure keeps it, R-43); entries are never removed here.
+    Checked before anything is written; inside a caller's transaction (a STOP) it adds no savepoint
+    of its own besides the one that absorbs a concurrent insert of the same entry."""
     if not HASH_RE.match(phone_hash or ""):
         raise ValueError("phone_hash must be a keyed hash (64 lowercase hex digits), not a number")
     if reason not in SuppressionEntry.Reason.values:
         raise ValidationError({"reason": [_("Choose one of: %(choices)s.")
                                           % {"choices": ", ".join(SuppressionEntry.Reason.values)}]})
     entries = SuppressionEntry.objects.for_org(org)
-    entry = entries.filter(channel=channel, phone_hash=phone_hash).first()
-    if entry is not None:
+    with transaction.atomic(savepoint=False):
+        entry = entries.filter(channel=channel, phone_hash=phone_hash).first()
+        if entry is not None:
+            return entry
+        try:
+            with transaction.atomic():
+                entry = SuppressionEntry.objects.create(organisation=org, phone_hash=phone_hash, channel=channel,
+                                                        reason=reason)
+        except IntegrityError:  # a concurrent STOP for the same number
+            return entries.get(channel=channel, phone_hash=phone_hash)
+        audit.record(org, actor, "suppression.added", target=entry, details={"reason": reason, "channel": channel})
         return entry
-    try:
-        with transaction.atomic():
-            entry = SuppressionEntry.objects.create(organisation=org, phone_hash=phone_hash, channel=channel,
-                                                    reason=reason)
-    except IntegrityError:  # a concurrent STOP for the same number
-        return entries.get(channel=channel, phone_hash=phone_hash)
-    audit.record(org, actor, "suppression.added", target=entry, details={"reason": reason, "channel": channel})
-    return entry
 
 
 def index_last_names(org: Organisation | None = None, *, batch: int = 500) -> int:
