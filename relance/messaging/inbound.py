@@ -78,10 +78,11 @@ log = logging.getLogger("relance.inbound")
 SCOPE_DAYS = 30  # R-31, shared senders
 ACK_INTERVAL = timedelta(hours=24)  # R-32
 DRAIN_TIMEOUT = 5.0  # seconds, R-33
-DRAIN_POLL = 0.01
+DRAIN_POLL = 0.002  # seconds: a worker's `sending` rows leave within a batch's send time
 METHOD = ConsentEvent.Method.SMS_KEYWORD
 RATE_WINDOW = timedelta(hours=24)  # R-34
 STOP_RATE_ALERT = "organisation.stop_rate_alert"
+ORGANISATION = Contact._meta.get_field("organisation")
 
 
 @dataclass
@@ -143,6 +144,8 @@ def scope(inbound: Inbound, now: datetime, *, start: bool = False) -> list[Targe
         if hashed:
             target.people = list(Contact.objects.for_org(org).filter(phone_index=hashed)
                                  .exclude(status=Contact.Status.ERASED).order_by("created_at", "pk"))
+            for person in target.people:  # their organisation is this one: no query to read it again
+                ORGANISATION.set_cached_value(person, org)
         targets.append(target)
     far_past = now - timedelta(days=36500)
     targets.sort(key=lambda t: t.last_message.sent_at if t.last_message else far_past, reverse=True)
@@ -219,34 +222,41 @@ def _answered_lately(target: Target, action: str, now: datetime) -> bool:
         outcome__replied=True).exists()
 
 
-def _suppress_messages(target: Target) -> int:
+def _suppress_messages(target: Target, purposes: list[Purpose]) -> int:
     by_basis: dict[str, list[int]] = {Reason.WITHDRAWN: [], Reason.OBJECTED: []}
-    for pk, basis in Purpose.objects.for_org(target.org).values_list("pk", "legal_basis"):
-        by_basis[Reason.WITHDRAWN if basis == Basis.CONSENT else Reason.OBJECTED].append(pk)
+    for purpose in purposes:
+        by_basis[Reason.WITHDRAWN if purpose.legal_basis == Basis.CONSENT else Reason.OBJECTED].append(purpose.pk)
     ids = [c.pk for c in target.people]
     return sum(outbox.suppress_pending(target.org, recipient_ids=ids, channel="sms", reason=reason, rule="R-33",
-                                       purpose_ids=purposes) for reason, purposes in by_basis.items() if purposes)
+                                       purpose_ids=ids_) for reason, ids_ in by_basis.items() if ids_)
 
 
 @transaction.atomic
 def handle_stop(target: Target, inbound: Inbound, reading, *, provider: str, now: datetime,
                 may_reply: bool) -> InboundMessage:
+    """One organisation's STOP, in one transaction (R-31 … R-33): what must be true when the provider
+    hears 2xx, written with as few statements as the rules allow (SPEC §7: p99 ≤ 100 ms). The
+    ledger's lock comes first (withdraw_many, as every consent write), then the audit chain's."""
     org, actor = target.org, actor_for(provider)
-    audit.lock_chain(ledger.chain_name(org.pk))  # the ledger before the audit chain, as every consent write
-    counts = {"contacts": len(target.people), "withdrawn": 0, "objected": 0}
+    counts = {"contacts": len(target.people), "withdrawn": 0, "objected": 0, "suppressed_messages": 0}
+    if target.people:  # withdraw_many takes the ledger's lock
+        purposes = list(Purpose.objects.for_org(org))  # read once: the ledger and the outbox both need them
+        for event in consent.withdraw_many(target.people, "sms", actor=actor, method=METHOD, purposes=purposes,
+                                           organisation=org, evidence={"keyword": reading.keyword}):
+            counts[event.action] += 1
+        counts["suppressed_messages"] = _suppress_messages(target, purposes)
     if target.phone_hash:
         contacts.suppress_hash(org, target.phone_hash, actor=actor, reason=SuppressionEntry.Reason.STOP)
-    for person in target.people:
-        for event in consent.withdraw_everywhere(person, "sms", actor=actor, method=METHOD,
-                                                 evidence={"keyword": reading.keyword}):
-            counts[event.action] += 1
-    counts["suppressed_messages"] = _suppress_messages(target) if target.people else 0
-    counts["replied"] = False
-    record = _record(target, inbound, reading, provider=provider, now=now, outcome=counts)
-    if may_reply and not _answered_lately(target, InboundMessage.Action.STOP, now):
-        counts["replied"] = _queue_reply(target, inbound, replies.STOP_ACK, record, now)
-        record.outcome = counts
-        record.save(update_fields=["outcome"])
+    # The record's id is known before it is written: the acknowledgement names it, and the record is
+    # written once with its final outcome.
+    record = InboundMessage(organisation=org, contact=_answering(target), phone_hash=target.phone_hash,
+                            to=inbound.to[:64], provider=provider[:32],
+                            provider_ref=(inbound.provider_ref or "")[:100], keyword=reading.keyword,
+                            action=reading.kind, received_at=now)
+    counts["replied"] = bool(may_reply and not _answered_lately(target, InboundMessage.Action.STOP, now)
+                             and _queue_reply(target, inbound, replies.STOP_ACK, record, now))
+    record.outcome = counts
+    record.save(force_insert=True)
     _audit(target, record, provider, {k: v for k, v in counts.items() if not isinstance(v, bool)})
     return record
 
@@ -378,29 +388,49 @@ HANDLERS = {keywords.STOP: handle_stop, keywords.START: handle_start, keywords.I
 
 
 # --- R-34: the STOP rate -----------------------------------------------------------------------
+def _stops(org, now: datetime) -> int:
+    since = now - RATE_WINDOW
+    return (InboundMessage.objects.for_org(org).filter(action=InboundMessage.Action.STOP, received_at__gt=since,
+                                                       received_at__lte=now)
+            .values("phone_hash").distinct().count())
+
+
+def _sent(org, now: datetime):
+    since = now - RATE_WINDOW
+    return (Message.objects.for_org(org).filter(channel="sms", sent_at__gt=since, sent_at__lte=now)
+            .exclude(source=Message.Source.REPLY))
+
+
 def stop_rate(org, now: datetime) -> float:
     """STOPs (distinct numbers) over the SMS sent in the last 24 hours, in percent; 0 when none was sent.
     Automatic replies are not counted as sent: acknowledging STOPs must not dilute their rate."""
-    since = now - RATE_WINDOW
-    stops = (InboundMessage.objects.for_org(org).filter(action=InboundMessage.Action.STOP, received_at__gt=since,
-                                                        received_at__lte=now)
-             .values("phone_hash").distinct().count())
-    sent = (Message.objects.for_org(org).filter(channel="sms", sent_at__gt=since, sent_at__lte=now)
-            .exclude(source=Message.Source.REPLY).count())
+    stops = _stops(org, now)
+    sent = _sent(org, now).count() if stops else 0
     return 100.0 * stops / sent if sent else 0.0
 
 
 def check_stop_rate(org, sending: SendingSettings, *, now: datetime) -> bool:
     """Pause the running campaigns and alert the admins when the rate is above the threshold; True
     when it did. At most once per 24 hours, so that an admin who resumes a campaign is not overruled
-    by the same STOPs."""
-    rate = stop_rate(org, now)
+    by the same STOPs.
+
+    It runs after every STOP, so it never counts a day of sending: the rate is above the threshold
+    exactly when fewer than 100 × STOPs / threshold SMS were sent, so the count stops there."""
     threshold = float(sending.stop_rate_threshold)
+    stops = _stops(org, now)
+    if not stops:
+        return False
+    limit = int(100.0 * stops / threshold) + 1 if threshold > 0 else 1
+    sent = _sent(org, now)[:limit].count()
+    rate = 100.0 * stops / sent if sent else 0.0  # exact whenever sent < limit, below the threshold otherwise
     if rate <= threshold:
+        return False
+    alerted = AuditEvent.objects.filter(organisation=org, action=STOP_RATE_ALERT, created_at__gt=now - RATE_WINDOW)
+    if alerted.exists():  # the usual case once alerted: no lock taken
         return False
     with transaction.atomic():
         audit.lock_chain(audit.chain_for(org))  # one alert even when two STOPs arrive at once
-        if AuditEvent.objects.filter(organisation=org, action=STOP_RATE_ALERT, created_at__gt=now - RATE_WINDOW).exists():
+        if alerted.exists():
             return False
         running = Campaign.objects.for_org(org).filter(status=Campaign.Status.RUNNING)
         paused = [str(pk) for pk in running.values_list("pk", flat=True)]

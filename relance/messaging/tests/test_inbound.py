@@ -124,6 +124,38 @@ def test_it_suppresses_pending_sms_including_claimed_ones_but_not_emails(stage):
     assert outcome.counts["suppressed_messages"] == 3 and outcome.drained
 
 
+def test_it_stops_every_contact_with_the_number_in_one_chained_write(stage):
+    """R-31: two contacts share the number (a family phone): both get a withdrawal or an objection on
+    every purpose, written together (SPEC §7), and the ledger chain still verifies link by link."""
+    from relance.audit.models import ChainHead
+    from relance.consent import ledger
+    from relance.consent.services import verify_ledger
+
+    sibling = informed_contact(stage.org, stage.service, phone=NUMBER)
+    pending = stage.pending(contact=sibling)
+    outcome = reply("STOP")
+    assert outcome.counts["withdrawn"] == 2 and outcome.counts["objected"] == 2
+    assert state(sibling, stage.service) == "objected" and state(stage.person, stage.promo) == "withdrawn"
+    assert Message.unscoped.get(pk=pending.pk).status == "suppressed"
+    events = list(ConsentEvent.objects.for_org(stage.org).filter(method="sms_keyword").order_by("seq"))
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 4))
+    assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:], strict=False))
+    assert verify_ledger(ChainHead.objects.get(chain=ledger.chain_name(stage.org.pk))) is None
+    assert AuditEvent.objects.filter(organisation=stage.org, action="consent.recorded",
+                                     target_id__in=[str(e.pk) for e in events]).count() == 4
+    again = reply("STOP")  # a second STOP adds nothing to the ledger
+    assert again.counts["withdrawn"] == again.counts["objected"] == 0
+
+
+def test_it_names_the_stop_in_its_acknowledgement_and_records_it_once(stage):
+    """R-32: the acknowledgement's source is the InboundMessage, written once with its final outcome."""
+    outcome = reply("STOP")
+    record = InboundMessage.objects.for_org(stage.org).get(pk=outcome.inbound_ids[0])
+    assert record.outcome["replied"] is True and record.outcome["suppressed_messages"] == 0
+    [ack] = replies_to(stage.org)
+    assert ack.source_id == str(record.pk) and reply_kind(ack) == replies.STOP_ACK
+
+
 def test_it_leaves_other_numbers_and_organisations_alone(stage, world):
     """R-31 scope: another contact of the organisation, or the same number elsewhere, keeps its messages."""
     other = informed_contact(stage.org, stage.service, phone="+33698765432")
@@ -367,6 +399,20 @@ def test_it_leaves_campaigns_running_below_the_threshold(stage):
     assert inbound.stop_rate(stage.org, timezone.now()) == pytest.approx(1.0)
     assert Campaign.objects.for_org(stage.org).get(pk=campaign.pk).status == "running"
     assert not AuditEvent.objects.filter(organisation=stage.org, action="organisation.stop_rate_alert").exists()
+
+
+def test_it_alerts_exactly_above_the_threshold_without_counting_every_sms(stage):
+    """R-34: the check counts sent SMS only up to where the rate falls to the threshold; the decision
+    is still the exact one: 1 STOP over 50 SMS is 2 % (not above 2 %), over 49 it is above."""
+    sent = [mark_sent(enqueue(stage.person, stage.service, stage.service_sms), sender="MEDIATHEQUE")
+            for _ in range(49)]  # 50 with stage.sent
+    running_campaign(stage)
+    alerts = AuditEvent.objects.filter(organisation=stage.org, action="organisation.stop_rate_alert")
+    reply("STOP")
+    assert inbound.stop_rate(stage.org, timezone.now()) == pytest.approx(2.0) and not alerts.exists()
+    mark_sent(sent[0], sender="MEDIATHEQUE", ago=timedelta(hours=25))  # 49 in the last 24 h: 2.04 %
+    assert inbound.check_stop_rate(stage.org, settings_for(stage.org), now=timezone.now()) is True
+    assert alerts.get().details["rate"] == "2.04"
 
 
 # --- R-33: the bounded wait --------------------------------------------------------------------
