@@ -1,27 +1,35 @@
 """`relance bench stop` (SPEC §7, R-33): from an inbound STOP to the suppression in effect.
 
-For each of N numbers: reminders to that number are made due, a worker sending concurrently (a
-thread with its own connection, the null provider recording every call), then after a random short
-delay the STOP is posted to the inbound webhook over HTTP (waitress on a free port, in this
-process). Measured: the time from the request to its 2xx (p50/p95/p99). Checked: the suppression
-entry exists when the 2xx arrives, and no provider call to that number starts after it (zero sends
-after the STOP, R-33).
+For each of N numbers: reminders to that number are made due, a worker sending concurrently, then
+after a random short delay the STOP is posted to the inbound webhook over HTTP (waitress on a free
+port, in this process, a new TCP connection per request). Measured: the time from the request to
+its 2xx (p50/p95/p99). Checked: the suppression entry exists when the 2xx arrives, and no provider
+call to that contact starts after it (zero sends after the STOP, R-33).
+
+The worker runs in a process of its own, as `relance worker` does in production: a worker thread in
+the webhook's process would hold the interpreter lock while it renders and seals, and the STOP
+latency measured would be the two sharing one lock. The null provider it uses notes when each call
+starts (CLOCK_MONOTONIC, the same clock in both processes on Linux) and the message it carries; the
+child reports them when told to stop.
 
 `client=True` (tests, SQLite in memory): Django's test client, and the worker rounds run in this
-thread just before and after each STOP instead of in a thread.
+thread just before and after each STOP instead of in a process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from relance.contacts.models import SuppressionEntry
@@ -39,33 +47,70 @@ HEADER = "X-Relance-Webhook-Secret"
 
 
 class RecordingProvider(NullProvider):
-    """The null provider, noting when each number was handed over (monotonic clock of this process)."""
+    """The null provider, noting when each message was handed over (monotonic clock) and which."""
 
-    def __init__(self, calls: dict):
+    def __init__(self, calls: list):
         self.calls = calls
 
     def send(self, batch):
         at = time.monotonic()
-        for item in batch:
-            self.calls[item.to].append((at, item.ref))
+        self.calls.extend((at, item.ref) for item in batch)
         return super().send(batch)
 
 
-class WorkerThread(threading.Thread):
-    def __init__(self, calls: dict, batch_size: int):
-        super().__init__(name="bench-worker", daemon=True)
-        self.stopping = threading.Event()
-        self.worker = Worker("bench-stop-worker", batch_size=batch_size, provider_for=lambda ch: RecordingProvider(calls),
-                             simulate_receipts=False)
-        self.error = None
+def child_main(batch_size: int) -> None:
+    """The worker process: "ready", then send until a line arrives on stdin, then one "call <at> <ref>"
+    line per provider call (refs are message ids, no personal data)."""
+    stopping = threading.Event()
+    calls: list = []
+    worker = Worker("bench-stop-worker", batch_size=batch_size, provider_for=lambda ch: RecordingProvider(calls),
+                    simulate_receipts=False)
 
-    def run(self):
+    def wait_for_stop():
+        sys.stdin.readline()
+        stopping.set()
+
+    threading.Thread(target=wait_for_stop, daemon=True).start()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    try:
+        worker.run(stopping, idle=0.005)
+    finally:
+        worker.close()
+    sys.stdout.write("".join(f"call {at!r} {ref}\n" for at, ref in calls))
+    sys.stdout.flush()
+
+
+CHILD = ("import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'relance.settings'); django.setup(); "
+         "from relance.bench.stop import child_main; child_main(int(sys.argv[1]))")
+
+
+class WorkerProcess:
+    """`child_main` in a process of its own (our interpreter, our environment, no outside input)."""
+
+    def __init__(self, batch_size: int):
+        self.error = None
+        self.process = subprocess.Popen([sys.executable, "-c", CHILD, str(batch_size)], stdin=subprocess.PIPE,  # noqa: S603
+                                        stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+        if self.process.stdout.readline().strip() != "ready":
+            self.process.kill()
+            raise RuntimeError("the bench worker process did not start")
+
+    def stop(self) -> list[tuple[float, str]]:
         try:
-            self.worker.run(self.stopping, idle=0.005)
-        except Exception as exc:  # reported by the bench, not lost in a thread
-            self.error = exc
-        finally:
-            connection.close()
+            out, _err = self.process.communicate("stop\n", timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _err = self.process.communicate()
+            self.error = "worker process did not stop"
+        if self.process.returncode and self.error is None:
+            self.error = f"worker process exit {self.process.returncode}"
+        calls = []
+        for line in out.splitlines():
+            if line.startswith("call "):
+                _word, at, ref = line.split()
+                calls.append((float(at), ref))
+        return calls
 
 
 class HttpPoster:
@@ -131,17 +176,16 @@ def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = Fal
     progress(f"building {stops} contacts")
     world = bench_world.build(stops, progress, messages=False)
     sender = bench_world.sender_of(world.org)
-    calls: dict[str, list[float]] = defaultdict(list)
+    calls: list[tuple[float, str]] = []
     poster = ClientPoster() if client else HttpPoster()
-    thread = None
+    child = None
     inline = Worker("bench-stop-inline", batch_size=batch_size, provider_for=lambda ch: RecordingProvider(calls),
                     simulate_receipts=False) if client else None
-    if not client:
-        thread = WorkerThread(calls, batch_size)
-        thread.start()
     latencies, answers, statuses, not_in_effect = [], {}, defaultdict(int), 0
     rng = random.Random(7)  # noqa: S311 (spacing requests, not a secret)
     try:
+        if not client:
+            child = WorkerProcess(batch_size)
         for n, contact in enumerate(world.people):
             _due(world, contact, n)
             if inline is not None:
@@ -149,32 +193,30 @@ def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = Fal
                 _due(world, contact, n)  # ...these are due when it comes in: they must never leave
             else:
                 time.sleep(rng.uniform(0, 0.02))  # the STOP lands while the reminders are due, claimed or sending
-            phone = contact.phone
             t0 = time.monotonic()
-            status = poster.post({"sender": phone, "to": sender, "text": "STOP"})
+            status = poster.post({"sender": contact.phone, "to": sender, "text": "STOP"})
             t1 = time.monotonic()
             statuses[status] += 1
             latencies.append(t1 - t0)
-            answers[phone] = t1
+            answers[contact.pk] = t1
             if not SuppressionEntry.objects.for_org(world.org).filter(phone_hash=contact.phone_index).exists():
                 not_in_effect += 1
             if inline is not None:
                 inline.run_once()
             if (n + 1) % 100 == 0:
                 progress(f"STOP {n + 1}/{stops}, p50 so far {percentile(latencies, 50) * 1000:.1f} ms")
-        if thread is not None:
+        if child is not None:
             time.sleep(1)  # let the worker take everything still due: anything it sends now would be a violation
     finally:
-        if thread is not None:
-            thread.stopping.set()
-            thread.join(timeout=30)
+        if child is not None:
+            calls += child.stop()
         poster.close()
     # The STOP acknowledgement is owed to the person (R-32): it goes after the STOP, and is not a violation.
-    refs = [ref for made in calls.values() for _at, ref in made]
-    replies = {str(pk) for pk in Message.objects.for_org(world.org).filter(
-        pk__in=refs, source=Message.Source.REPLY).values_list("pk", flat=True)}
-    after = [ref for phone, answered in answers.items() for at, ref in calls.get(phone, [])
-             if at > answered and ref not in replies]
+    sent = {str(pk): (recipient, source) for pk, recipient, source in Message.objects.for_org(world.org).filter(
+        pk__in=[ref for _at, ref in calls]).values_list("pk", "recipient_id", "source")}
+    replies = {ref for ref, (_recipient, source) in sent.items() if source == Message.Source.REPLY}
+    after = [ref for at, ref in calls if ref not in replies and ref in sent and sent[ref][0] in answers
+             and at > answers[sent[ref][0]]]
     violations = len(after)
     counts = bench_world.statuses(world.org)
     if not keep:
@@ -183,12 +225,12 @@ def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = Fal
     return {
         "benchmark": "stop", "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
         "database": database(), "transport": "django test client" if client else "HTTP (waitress, in process)",
-        "worker": "inline rounds" if client else "thread, concurrent", "stops": stops,
+        "worker": "inline rounds" if client else "a process of its own, concurrent", "stops": stops,
         "reminders_per_number": PER_NUMBER, "http_statuses": {str(k): v for k, v in statuses.items()},
         "latency_ms": {"p50": round(percentile(ms, 50), 2), "p95": round(percentile(ms, 95), 2),
                        "p99": round(percentile(ms, 99), 2), "max": round(max(ms), 2), "mean": round(sum(ms) / len(ms), 2)},
-        "sent_before_stop": len(refs) - len(replies) - violations, "acknowledgements_sent": len(replies),
+        "sent_before_stop": len(calls) - len(replies) - violations, "acknowledgements_sent": len(replies),
         "sends_after_stop": violations, "suppression_missing_at_2xx": not_in_effect,
-        "message_statuses": counts, "worker_error": repr(thread.error) if thread is not None and thread.error else None,
+        "message_statuses": counts, "worker_error": child.error if child is not None else None,
         "organisation": world.org.slug,
     }
