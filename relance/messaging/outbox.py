@@ -14,11 +14,13 @@ from `claimed` to `sending` (R-33).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from django.db import transaction
+from django.db import NotSupportedError, connections, models, router, transaction
+from django.db.models import NOT_PROVIDED, AutoField
 from django.utils import timezone
 
 from relance.consent.decision import facts_for, recipient_for
@@ -109,9 +111,76 @@ def enqueue_many(messages: Iterable[Message], *, decided: bool = False) -> list[
     now = timezone.now()
     messages = list(messages)
     lines = [line(m, "scheduled", at=now) if decided else _schedule_time_decision(m, now) for m in messages]
-    Message.objects.bulk_create(messages, batch_size=500)
-    MessageEvent.objects.bulk_create(lines, batch_size=1000)
+    insert_many(Message, messages, batch_size=500)
+    insert_many(MessageEvent, lines, batch_size=1000)
     return messages
+
+
+def insert_many(model, objs: list, *, batch_size: int = 500) -> list:
+    """`bulk_create(objs)` for new rows, written with COPY on PostgreSQL (SPEC §7: the bulk upsert of
+    10,000 events writes 30,000 messages and their timeline lines; a multi-row INSERT spends most of its
+    time composing and parsing the statement). Every value is the one bulk_create would write: each
+    field's `pre_save()` (sealing, auto_now) then `get_db_prep_save()`. Rows without a primary key get
+    theirs from the database (not read back, as nothing reads them). Elsewhere: bulk_create."""
+    objs = list(objs)
+    if not objs:
+        return objs
+    connection = connections[router.db_for_write(model)]
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.generated]
+    for obj in objs:
+        if obj.pk is None:
+            obj.pk = opts.pk.get_pk_value_on_save(obj)
+    without_pk = [obj.pk is None for obj in objs]
+    if (connection.vendor != "postgresql" or any(f.db_default is not NOT_PROVIDED for f in fields)
+            or (any(without_pk) and not (all(without_pk) and isinstance(opts.pk, AutoField)))):
+        return model._base_manager.db_manager(connection.alias).bulk_create(objs, batch_size=batch_size)
+    if all(without_pk):
+        fields = [f for f in fields if f is not opts.pk]
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    plain = [(f, f.attname, _plain_type(f)) for f in fields]
+    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+        with connection.wrap_database_errors, cursor.copy(sql) as copy:
+            for obj in objs:
+                row = []
+                for field, attname, kind in plain:
+                    value = getattr(obj, attname) if kind else field.pre_save(obj, True)
+                    if not (kind and (value is None or kind(value))):
+                        value = field.get_db_prep_save(value, connection=connection)
+                        if hasattr(value, "resolve_expression"):
+                            raise NotSupportedError("insert_many() takes plain values, not expressions")
+                    row.append(value)
+                copy.write_row(row)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return objs
+
+
+# Values that get_db_prep_save() returns unchanged on PostgreSQL, by the exact class of the field: for
+# these, insert_many() skips the call (a million calls for 30,000 messages). Anything else goes through it.
+_AS_IS = {
+    models.CharField: lambda v: isinstance(v, str),
+    models.TextField: lambda v: isinstance(v, str),
+    models.UUIDField: lambda v: type(v) is uuid.UUID,
+    models.BooleanField: lambda v: type(v) is bool,
+    models.DateTimeField: lambda v: type(v) is datetime and v.utcoffset() is not None,
+    **dict.fromkeys((models.IntegerField, models.SmallIntegerField, models.BigIntegerField,
+                     models.PositiveIntegerField, models.PositiveSmallIntegerField, models.AutoField,
+                     models.BigAutoField), lambda v: type(v) is int),
+}
+
+
+def _plain_type(field):
+    """The test a value passes to go to the database as it is, or None when pre_save() matters."""
+    if type(field).pre_save is not models.Field.pre_save and not (
+            isinstance(field, models.DateTimeField) and not (field.auto_now or field.auto_now_add)):
+        return None
+    if isinstance(field, models.ForeignKey):
+        return _AS_IS.get(type(field.target_field)) if type(field) is models.ForeignKey else None
+    return _AS_IS.get(type(field))
 
 
 def close_pending(pending, status: str, reason: str, rule: str, detail: dict | None = None) -> int:

@@ -220,7 +220,7 @@ def _sort(org, items, refs: _Refs, report: BulkReport) -> _Work:
 def _write_events(org, work: _Work, refs: _Refs) -> None:
     for _position, event in work.new:
         event.rule = refs.rules.get((event.kind, event.purpose_id))
-    Event.objects.bulk_create([event for _p, event in work.new], batch_size=500)
+    outbox.insert_many(Event, [event for _p, event in work.new])
     changed = [event for _p, event, _r in work.changed]
     for event in changed:
         event.rule = refs.rules.get((event.kind, event.purpose_id))

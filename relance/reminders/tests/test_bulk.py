@@ -1,10 +1,11 @@
 """Bulk upsert of events (R-27; SPEC §7: 10,000 events in one request ≤ 5 s)."""
 
+import json
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -13,7 +14,8 @@ from relance.consent import services as consent
 from relance.consent.tests.helpers import notice_of
 from relance.contacts.models import Contact
 from relance.keystore import services as keys
-from relance.messaging.models import Message
+from relance.messaging import outbox
+from relance.messaging.models import Message, MessageEvent, Template
 from relance.reminders import services
 from relance.reminders.models import Event
 from relance.testing import SYSTEM, make_contact
@@ -108,7 +110,69 @@ def test_it_upserts_ten_thousand_events_in_one_request(world, daytime):
           f"({report.steps} reminders scheduled)")
     assert report.created == 10_000 and not report.errors and report.steps == 30_000
     assert Message.objects.for_org(world.a).filter(source="event", status="scheduled").count() == 30_000
-    # No query per event: reads are a fixed handful, writes are batches (SQLite's are small: its
-    # 999-variable limit cuts a batch of 35-column messages to 28 rows).
-    per_batch = 28 if connection.vendor == "sqlite" else 500
-    assert len(queries) <= 50 + 2 * 30_000 // per_batch + 10_000 // per_batch
+    assert MessageEvent.objects.for_org(world.a).filter(kind="scheduled").count() == 30_000
+    # No query per event: reads are a fixed handful, writes are batches. On PostgreSQL the events,
+    # the messages and their timeline lines go by COPY (one statement each per enqueue, which the
+    # capture does not list); SQLite's are INSERT batches, small ones: its 999-variable limit cuts a
+    # batch of 35-column messages to 28 rows.
+    if connection.vendor == "sqlite":
+        assert len(queries) <= 30 + 2 * 30_000 // 28 + 10_000 // 28
+    else:
+        assert len(queries) <= 30
+    # R-27 idempotency: the same request again changes nothing and writes nothing.
+    keys.clear_caches()
+    with CaptureQueriesContext(connection) as again:
+        second = services.bulk_upsert_events(world.a, actor=SYSTEM, items=items)
+    assert (second.unchanged, second.created, second.steps) == (10_000, 0, 0)
+    assert Message.objects.for_org(world.a).filter(source="event").count() == 30_000
+    assert not [q for q in again if not q["sql"].lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE"))]
+    assert AuditEvent.objects.filter(organisation=world.a, action="event.bulk_upserted").count() == 1
+
+
+def test_insert_many_writes_what_bulk_create_writes(world, daytime):
+    """SPEC §7 path: outbox.insert_many() (COPY on PostgreSQL) stores the same values as bulk_create,
+    sealed fields included (R-60), and sets the rows' state as bulk_create does."""
+    purpose, rule, contact = reminder_setup(world.a)
+    template = Template.objects.for_org(world.a).get(code="rappel-h2")
+    due = timezone.now() + timedelta(days=1)
+
+    def built(source_id):
+        return outbox.build(contact, purpose, "sms", template=template, due_at=due, source="event",
+                            source_id=source_id, step=2, valid_until=due + timedelta(hours=2),
+                            params={"callback": "01 02 03 04 05", "n": 1})
+
+    copied, created = built("copied"), built("created")
+    lines = [outbox.line(copied, "scheduled", at=due, reason="not_informed", rule="R-04", detail={"note": "é"}),
+             outbox.line(created, "scheduled", at=due, reason="not_informed", rule="R-04", detail={"note": "é"})]
+    with transaction.atomic():
+        outbox.insert_many(Message, [copied])
+        Message.objects.bulk_create([created])
+        outbox.insert_many(MessageEvent, lines[:1])
+        MessageEvent.objects.bulk_create(lines[1:])
+    assert not copied._state.adding and copied._state.db == created._state.db
+    skip = {"id", "source_id", "created_at", "params", "message"}
+    a, b = (Message.objects.for_org(world.a).get(source_id=name) for name in ("copied", "created"))
+    assert {f.attname: getattr(a, f.attname) for f in Message._meta.concrete_fields if f.name not in skip} == \
+        {f.attname: getattr(b, f.attname) for f in Message._meta.concrete_fields if f.name not in skip}
+    assert a.params == b.params and json.loads(a.params)["callback"] == "01 02 03 04 05"
+    assert bytes(Message.objects.for_org(world.a).filter(pk=a.pk).values_list("params", flat=True)[0]) != \
+        a.params.encode()  # sealed in the database
+    assert abs(a.created_at - b.created_at) < timedelta(minutes=1)
+    line_a, line_b = (MessageEvent.objects.for_org(world.a).get(message=m) for m in (a, b))
+    assert (line_a.at, line_a.kind, line_a.reason, line_a.rule, line_a.detail) == (
+        line_b.at, line_b.kind, line_b.reason, line_b.rule, line_b.detail) == (due, "scheduled", "not_informed",
+                                                                               "R-04", {"note": "é"})
+
+
+def test_insert_many_reports_a_conflict_as_an_integrity_error(world, daytime):
+    """bulk_upsert_events() retries once on IntegrityError (an event created meanwhile, R-27): the COPY
+    path must raise Django's IntegrityError as bulk_create does."""
+    purpose, rule, contact = reminder_setup(world.a)
+    report = services.bulk_upsert_events(world.a, actor=SYSTEM, items=[item(contact, purpose, 1)])
+    known = Event.objects.for_org(world.a).get(pk=report.events[0]["id"])
+    twin = Event(organisation=world.a, external_id_index=known.external_id_index, kind=known.kind, contact=contact,
+                 purpose=purpose, starts_at=known.starts_at, data_key_id=contact.data_key_id)
+    twin.external_id = "RDV-1"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        outbox.insert_many(Event, [twin])
+    assert Event.objects.for_org(world.a).count() == 1
