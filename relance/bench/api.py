@@ -146,6 +146,7 @@ def load(port: int, secret: str, paths: list[str], *, rate: float, seconds: floa
         "statuses": dict(sorted(statuses.items())), "errors": dict(errors), "ok": ok,
         "latency_ms": bench_http.latency_stats(latency), "service_ms": bench_http.latency_stats(service),
         "send_lag_ms": {"p99": bench_http.latency_stats(lags)["p99"], "max": bench_http.latency_stats(lags)["max"]},
+        "samples_ms": [round(value, 2) for value in latency],  # the distribution (relance bench report plots it)
     }
 
 
@@ -188,7 +189,9 @@ def measure(contacts: int, reads: list[str], *, rate: float, seconds: float, con
     finally:
         bench_http.revoke_keys(world.org)
     first = result["reads"][reads[0]]
-    result.update({"read": reads[0], "latency_ms": first["latency_ms"], "within_goal": first["within_goal"]})
+    result.update({"read": reads[0], "latency_ms": first["latency_ms"], "within_goal": first["within_goal"],
+                   "rate": first["target_rate"],
+                   "samples_ms": {read: result["reads"][read].pop("samples_ms") for read in result["reads"]}})
     if not keep:
         bench_world.clean_up(world.org, progress)
     return result

@@ -233,4 +233,5 @@ def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = Fal
         "sends_after_stop": violations, "suppression_missing_at_2xx": not_in_effect,
         "message_statuses": counts, "worker_error": child.error if child is not None else None,
         "organisation": world.org.slug,
+        "samples_ms": {"stop": [round(value, 2) for value in ms]},  # the distribution (relance bench report)
     }
