@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y
+.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y bench
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
 	@echo "make test   lint, import contracts, tests on SQLite and on PostgreSQL"
+	@echo "make bench  the SPEC §7 benchmarks on PostgreSQL (docs/benchmarks.md)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,13 @@ lint: install
 
 test: install sms-oracle smsc-sim jasmin a11y
 	@bash scripts/run-tests
+
+# Every figure of SPEC §7 (docs/benchmarks.md), on PostgreSQL databases of their own that it drops and
+# creates again: about 20 minutes on a 2-core machine. BENCH_ARGS=--quick tries the chain in minutes.
+BENCH_DB   ?= postgres://postgres@127.0.0.1:5432/relance_bench
+BENCH_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_bench_keys
+bench: install smsc-sim jasmin
+	DATABASE_URL=$(BENCH_DB) RELANCE_KEYSTORE_URL=$(BENCH_KEYS) $(BIN)/relance bench all --fresh $(BENCH_ARGS)
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
 # tests/oracle/package-lock.json. Without npm its tests skip; with CI=true they fail.

@@ -84,7 +84,7 @@ def rows(results: Path = scenario.RESULTS) -> list[tuple[str, str, str, str]]:
     after = _get(stop, "sends_after_stop")
     add("STOP, sends after the STOP (R-33)", after, "0", after == 0)
     audience = load("audience", results)
-    seconds = _get(audience, "enqueue_seconds", default=_get(audience, "seconds"))
+    seconds = _get(audience, "enqueue", "seconds")
     add(f"audience of {_n(_get(audience, 'contacts'))} contacts filtered by consent and enqueued", seconds, "≤ 60 s",
         seconds is not None and seconds <= 60, " s", 1)
     purge = load("purge", results)
@@ -131,7 +131,7 @@ def run(command, options) -> dict:
     if machine:
         header += [f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB; "
                    f"Python {machine.get('python')}; {database.split(' on ')[0]}.", ""]
-    (out / "figures.md").write_text("\n".join(header) + text + "\n")
+    (out / "figures.md").write_text("\n".join(header) + "\n" + text + "\n")
     written.append(str(out / "figures.md"))
     written += plots(out)
     for path in written:
