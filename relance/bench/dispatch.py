@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from relance.keystore import services as keys
@@ -27,6 +27,29 @@ from . import world as bench_world
 from .scenario import database
 
 BARE_BATCH = 500
+
+
+def settle() -> None:
+    """VACUUM ANALYZE the outbox and ANALYZE the tables the worker reads, after a bulk fill or a
+    requeue, as autovacuum would on a living database. With the statistics of empty tables the
+    planner reads every due row and sorts them for each claim (a bitmap scan: ~100 ms per claim of
+    500 among 10,000 due rows, instead of ~1 ms walking the due index) and scans whole tables for
+    500 contacts. Every measure starts from the same settled tables."""
+    from relance.consent.models import ConsentState, Information
+    from relance.contacts.models import Contact, SuppressionEntry
+    from relance.keystore.models import SubjectKey
+    from relance.messaging.models import MessageEvent
+
+    if connection.vendor != "postgresql":
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {quote(Message._meta.db_table)}")  # noqa: S608 (names from the models)
+        for model in (Contact, ConsentState, Information, SuppressionEntry, MessageEvent):
+            cursor.execute(f"ANALYZE {quote(model._meta.db_table)}")  # noqa: S608
+    keys_db = connections[router.db_for_read(SubjectKey)]
+    with keys_db.cursor() as cursor:
+        cursor.execute(f"ANALYZE {keys_db.ops.quote_name(SubjectKey._meta.db_table)}")  # noqa: S608
 
 
 # --- the bare loop ------------------------------------------------------------------------------
@@ -124,12 +147,14 @@ def run(messages: int, batches: list[int], workers: int, *, in_process: bool, pr
     result = {"benchmark": "dispatch", "started_at": started.isoformat(), "database": database(),
               "messages": messages, "setup_seconds": round(time.perf_counter() - t0, 1), "runs": []}
     try:
+        settle()
         progress("bare claim-and-mark loop")
         result["bare_loop"] = bare_loop(world.org)
         for batch_size in batches:
             run = {"batch": batch_size}
             for count in sorted({1, workers}):
                 bench_world.requeue(world.org)
+                settle()
                 progress(f"worker x{count}, batch {batch_size}")
                 run[f"workers_{count}"] = (summarise([drain(batch_size)]) if in_process and count == 1
                                            else run_workers(count, batch_size))
