@@ -58,27 +58,45 @@ class Worker:
     def run_once(self, now: datetime | None = None) -> int:
         now = now or timezone.now()
         self.take_back_stale(now)
-        ids = self.claim(now)
-        if not ids:
+        messages = self.claim_messages(now)
+        if not messages:
             return 0
-        self.process(ids, now)
-        return len(ids)
+        self.process_messages(messages, now)
+        return len(messages)
 
     def claim(self, now: datetime) -> list:
+        """Claim a batch of due messages; their ids."""
+        return [m.pk for m in self.claim_messages(now)]
+
+    def claim_messages(self, now: datetime) -> list[Message]:
+        """Claim a batch of due messages and return them loaded with their contact, recipient, purpose
+        and template. On PostgreSQL one statement locks, marks and returns the rows (UPDATE … WHERE id IN
+        (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …); elsewhere the ids are read, marked, then loaded."""
         with transaction.atomic():
             due = (Message.unscoped.filter(status=Message.Status.SCHEDULED, due_at__lte=now)
                    .exclude(campaign__status=Campaign.Status.PAUSED).order_by("due_at"))
-            if connection.features.has_select_for_update_skip_locked:
+            if connection.vendor == "postgresql":
                 due = due.select_for_update(skip_locked=True, of=("self",))
-            ids = list(due.values_list("id", flat=True)[: self.batch_size])
-            if ids:
-                Message.unscoped.filter(id__in=ids).update(status=Message.Status.CLAIMED, claimed_by=self.name,
-                                                           claimed_at=now)
-        self.totals["claimed"] += len(ids)
-        return ids
+                messages = dispatch.claim_returning(due.values_list("id", flat=True)[: self.batch_size], self.name,
+                                                    now)
+            else:
+                if connection.features.has_select_for_update_skip_locked:
+                    due = due.select_for_update(skip_locked=True, of=("self",))
+                ids = list(due.values_list("id", flat=True)[: self.batch_size])
+                if ids:
+                    Message.unscoped.filter(id__in=ids).update(status=Message.Status.CLAIMED, claimed_by=self.name,
+                                                               claimed_at=now)
+                messages = dispatch.load_messages(ids, self.name) if ids else []
+        self.totals["claimed"] += len(messages)
+        return dispatch.load_related(messages)
 
     def process(self, ids: list, now: datetime) -> dict[str, int]:
-        messages = dispatch.load_batch(ids, self.name)
+        """Process claimed messages by id (re-read: those closed meanwhile are left out)."""
+        return self.process_messages(dispatch.load_batch(ids, self.name), now)
+
+    def process_messages(self, messages: list[Message], now: datetime) -> dict[str, int]:
+        """decide again → claimed→sending gate (R-33) → render → send → record (relance/messaging/dispatch.py).
+        A message closed since its claim (STOP, cancellation) fails the gate and is not sent."""
         batch = dispatch.Batch(self.name, messages, now)
         sendable = dispatch.apply_decisions(batch)
         sending = dispatch.begin_sending(sendable, batch)
