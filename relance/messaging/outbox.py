@@ -137,8 +137,10 @@ def insert_many(model, objs: list, *, batch_size: int = 500) -> list:
         return model._base_manager.db_manager(connection.alias).bulk_create(objs, batch_size=batch_size)
     if all(without_pk):
         fields = [f for f in fields if f is not opts.pk]
+    relations = [f for f in opts.concrete_fields if f.is_relation]
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        if opts.private_fields or not all(_related_saved(obj, f) for f in relations):
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
     quote = connection.ops.quote_name
     sql = f"COPY {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
     plain = [(f, f.attname, _plain_type(f)) for f in fields]
@@ -157,6 +159,17 @@ def insert_many(model, objs: list, *, batch_size: int = 500) -> list:
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
     return objs
+
+
+def _related_saved(obj, field) -> bool:
+    """True when `_prepare_related_fields_for_save()` has nothing to do for this relation: no related
+    object cached, or a saved one whose key the row already holds (the usual case, checked cheaply)."""
+    related = field.get_cached_value(obj, default=None)
+    if related is None:
+        return True
+    value = getattr(obj, field.attname)
+    return (related._is_pk_set() and value not in field.empty_values
+            and getattr(related, field.target_field.attname) == value)
 
 
 # Values that get_db_prep_save() returns unchanged on PostgreSQL, by the exact class of the field: for
