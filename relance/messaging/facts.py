@@ -165,7 +165,8 @@ def prefetch_subject_keys(contacts: Iterable[Contact]) -> None:
               if c.data_key_id and c.status != Contact.Status.ERASED and keys._subject_cache.get(c.data_key_id) is None}
     if not wanted:
         return
-    for row in SubjectKey.objects.filter(id__in=wanted):
-        _, wrap_key = keys.scope_key(row.scope, ScopeKey.WRAP, row.wrap_version)
-        data_key = crypto.open_sealed(wrap_key, row.wrapped, crypto.key_aad("subject", str(row.id)))
-        keys._subject_cache.put(row.id, data_key)
+    rows = SubjectKey.objects.filter(id__in=wanted).values_list("id", "scope", "wrap_version", "wrapped")
+    for key_id, scope, wrap_version, wrapped in rows:  # plain rows: no model instance per key
+        _, wrap_key = keys.scope_key(scope, ScopeKey.WRAP, wrap_version)
+        data_key = crypto.open_sealed(wrap_key, bytes(wrapped), crypto.key_aad("subject", str(key_id)))
+        keys._subject_cache.put(key_id, data_key)
