@@ -73,14 +73,18 @@ CONTACT_FIELDS = ("id", "organisation_id", "data_key_id", "first_name", "last_na
 
 def claim_returning(due_ids, worker_name: str, now: datetime) -> list[Message]:
     """PostgreSQL: mark `due_ids` (a queryset of ids locked FOR UPDATE SKIP LOCKED) claimed by this
-    worker and return the rows, in one statement (inside the caller's transaction)."""
+    worker and return the rows, in one statement (inside the caller's transaction): WITH due AS
+    MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE … FROM due RETURNING …"""
     inner, inner_params = due_ids.query.sql_with_params()
     quote = connection.ops.quote_name
     table = quote(Message._meta.db_table)
     columns = ", ".join(f"{table}.{quote(f.column)}" for f in CLAIM_COLUMNS)
-    sql = (f"UPDATE {table} SET {quote('status')} = %s, {quote('claimed_by')} = %s, {quote('claimed_at')} = %s "  # noqa: S608
-           f"WHERE {table}.{quote('id')} IN ({inner}) RETURNING {columns}")
-    return list(Message.unscoped.raw(sql, [Message.Status.CLAIMED, worker_name, now, *inner_params]))
+    # The due rows are chosen and locked by the SELECT alone (MATERIALIZED: planned as it stands, on the
+    # due index), then marked through the primary key.
+    sql = (f"WITH due AS MATERIALIZED ({inner}) "  # noqa: S608
+           f"UPDATE {table} SET {quote('status')} = %s, {quote('claimed_by')} = %s, {quote('claimed_at')} = %s "
+           f"FROM due WHERE {table}.{quote('id')} = due.{quote('id')} RETURNING {columns}")
+    return list(Message.unscoped.raw(sql, [*inner_params, Message.Status.CLAIMED, worker_name, now]))
 
 
 def load_messages(ids: list, worker_name: str) -> list[Message]:
