@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.utils import timezone
 
 from relance.bench import dispatch, machine, scenario
 from relance.messaging.models import Message
@@ -88,12 +89,15 @@ class Command(BaseCommand):
                                "DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench) or pass --allow-sqlite "
                                "for indicative figures.")
 
-        others = (Message.unscoped.filter(status__in=Message.PENDING)
-                  .exclude(organisation__slug__startswith="bench-").count())
+        # Their workers claim every due message of the database: none may be due soon but the bench's own
+        # (the generator's scheduled ones are days ahead; a campaign kept by `bench audience --keep` is not).
+        soon = timezone.now() + datetime.timedelta(hours=12)
+        others = Message.unscoped.filter(status__in=Message.PENDING, due_at__lte=soon).count()
         if others:
-            raise CommandError(f"This database has {others} pending messages of other organisations, and the bench's "
-                               "workers would send them (to the null provider). Run the benchmarks on a database of "
-                               "their own, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/relance_bench.")
+            raise CommandError(f"This database has {others} messages due within 12 hours, and the bench's workers "
+                               "would send them (to the null provider): other organisations' messages, or a campaign "
+                               "left by `relance bench audience --keep`. Run the benchmarks on a database of their "
+                               "own (`make bench` starts from fresh ones).")
 
         def progress(text: str) -> None:
             self.stderr.write(f"[bench {which}] {text}")
