@@ -41,8 +41,10 @@ def test_it_explains_every_hot_path_of_a_small_world(tmp_path):
             if connection.vendor == "postgresql":  # EXPLAIN ANALYZE: measured
                 assert item["execution_ms"] is not None and item["rows"] is not None
     if connection.vendor == "postgresql":  # SQLite's claim takes no row locks: another statement
+        # The scenario explains the plans the planner really picks (on 300 rows it may well scan the
+        # table); that the claim CAN and does use message_due_idx is tests/test_query_plans.py's check.
         claim = {item["label"]: item for item in result["paths"]["claim"]["hot"]}
-        assert "message_due_idx" in claim["due rows locked"]["indexes_used"]
+        assert claim["due rows locked"]["status"] == "explained"
     # Rolled back: the claim and the purge changed nothing.
     from relance.messaging.models import Message
     assert not Message.unscoped.filter(status=Message.Status.CLAIMED).exists()
