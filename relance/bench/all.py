@@ -35,7 +35,7 @@ ARGUMENTS = [
 ]
 
 FULL = {"contacts": 1_000_000, "rows": 10_000_000, "audience": 1_000_000, "dispatch": 20_000, "stops": 500,
-        "events": 10_000, "api_seconds": 30, "smpp": 50_000, "jasmin": 500}
+        "events": 10_000, "api_seconds": 20, "smpp": 50_000, "jasmin": 300}
 QUICK = {"contacts": 20_000, "rows": 200_000, "audience": 20_000, "dispatch": 2_000, "stops": 50,
          "events": 1_000, "api_seconds": 5, "smpp": 5_000, "jasmin": 50}
 

@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import os
 import random
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.management.base import CommandError
 from django.db import connection, connections, router, transaction
@@ -60,7 +62,7 @@ from relance.keystore.models import ScopeKey, SubjectKey
 from relance.lib import crypto
 from relance.messaging.models import Message, MessageEvent, SendingSettings, Template
 
-from . import scenario
+from . import contact_rows, scenario
 from .world import BENCH, NOTICE
 
 SLUG_PREFIX = "bench-gen-"
@@ -313,12 +315,7 @@ def _copy(model, columns: list[str], lines: io.StringIO, alias: str = "default")
         copy.write(lines.getvalue())
 
 
-def _hex(value: bytes | None) -> str:
-    return "\\N" if value is None else "\\\\x" + value.hex()
-
-
-def _ts(value: datetime | None) -> str:
-    return "\\N" if value is None else value.isoformat()
+_hex, _ts = contact_rows.hexed, contact_rows.stamp
 
 
 # --- contacts --------------------------------------------------------------------------------
@@ -328,46 +325,36 @@ CONTACT_COLUMNS = ["id", "organisation_id", "data_key_id", "first_name", "last_n
 
 
 def add_contacts(org: Org, count: int, rng: random.Random, progress) -> None:
-    """`count` contacts of org, imported in batches of 100,000 (each batch informed, R-04)."""
+    """`count` contacts of org, imported in batches of 100,000 (each batch informed, R-04). Their rows are
+    sealed in two worker processes (contact_rows.make) while this one writes the previous chunk by COPY."""
     scope = org.org.crypto_scope()
     version, wrap_key = keys.scope_key(scope, ScopeKey.WRAP)
     _, index_key = keys.scope_key(scope, ScopeKey.INDEX)
-    table = Contact._meta.db_table
     keys_alias = router.db_for_write(SubjectKey)
     now = timezone.now()
     notice = consent.current_notice(org.service, "fr")
-    batch = None
-    for start in range(0, count, COPY_CHUNK):
-        if start % 100_000 == 0:
-            batch = uuid.uuid4()
-            consent.record_information(org.service, notice, actor=BENCH, method="import", import_batch_id=batch,
-                                       source=f"bench import {start // 100_000 + 1}")
-        rows, key_rows = io.StringIO(), io.StringIO()
-        for n in range(start, min(count, start + COPY_CHUNK)):
-            contact_id, key_id, data_key = str(uuid.uuid4()), str(uuid.uuid4()), crypto.new_key()
-            wrapped = crypto.seal(wrap_key, data_key, crypto.key_aad("subject", key_id))
-            key_rows.write(f"{key_id}\t{scope}\t{version}\t{_hex(wrapped)}\t{_ts(now)}\n")
-            first, last = rng.choice(FIRST), f"{rng.choice(LAST)}-{n % 997}"
-            phone = f"+336{org.org.pk % 10}{n:07d}" if n < 10_000_000 else f"+337{n:08d}"
-            email = f"p{n}.{org.org.pk}@example.org" if rng.random() < 0.6 else None
-            sealed = {name: crypto.seal(data_key, value.encode(), crypto.field_aad(table, name, contact_id))
-                      for name, value in (("first_name", first), ("last_name", last), ("phone", phone),
-                                          ("email", email)) if value is not None}
-            created = now - timedelta(days=rng.uniform(30, 1000))
-            language = "fr" if rng.random() < 0.92 else "en"
-            rows.write("\t".join([
-                contact_id, str(org.org.pk), key_id, _hex(sealed["first_name"]), _hex(sealed["last_name"]),
-                _hex(sealed["phone"]), _hex(sealed.get("email")), crypto.blind_index(index_key, "phone", phone),
-                crypto.blind_index(index_key, "email", email) if email else "\\N",
-                crypto.blind_index(index_key, "last_name", name_key(last)), "", language, "active", "t", "0", "t",
-                "import", str(batch), _ts(created), _ts(created)]) + "\n")
-            org.contact_ids.append(contact_id)
-            org.key_ids.append(key_id)
-            org.data_keys.append(data_key)
-        _copy(SubjectKey, ["id", "scope", "wrap_version", "wrapped", "created_at"], key_rows, keys_alias)
-        _copy(Contact, CONTACT_COLUMNS, rows)
-        org.contacts = len(org.contact_ids)
-        progress(f"{org.org.slug}: contacts {org.contacts}/{count}")
+    batches = {}
+    for start in range(0, count, 100_000):
+        batches[start] = uuid.uuid4()
+        consent.record_information(org.service, notice, actor=BENCH, method="import", import_batch_id=batches[start],
+                                   source=f"bench import {start // 100_000 + 1}")
+    seed = rng.randrange(2**31)
+    last_names = tuple((last, name_key(last)) for last in LAST)
+    chunks = [contact_rows.Chunk(org.org.pk, scope, version, wrap_key, index_key, Contact._meta.db_table,
+                                 str(batches[start - start % 100_000]), start, min(count, start + COPY_CHUNK),
+                                 seed + start, now, tuple(FIRST), last_names)
+              for start in range(0, count, COPY_CHUNK)]
+    context = multiprocessing.get_context("spawn")  # no inherited database connection in the workers
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        for rows in pool.map(contact_rows.make, chunks):
+            _copy(SubjectKey, ["id", "scope", "wrap_version", "wrapped", "created_at"], io.StringIO(rows.keys),
+                  keys_alias)
+            _copy(Contact, CONTACT_COLUMNS, io.StringIO(rows.contacts))
+            org.contact_ids += rows.contact_ids
+            org.key_ids += rows.key_ids
+            org.data_keys += rows.data_keys
+            org.contacts = len(org.contact_ids)
+            progress(f"{org.org.slug}: contacts {org.contacts}/{count}")
 
 
 # --- consent ledger ---------------------------------------------------------------------------
