@@ -36,12 +36,12 @@ from relance.accounts.models import Organisation, Site
 from relance.audit import services as audit
 from relance.audit.services import Actor
 from relance.consent.decision import purpose_facts, recipient_for
-from relance.consent.models import LANGUAGES, ConsentState, Information, Purpose
+from relance.consent.models import LANGUAGES, ConsentState, Purpose
 from relance.consent.policy import Basis, ContactFacts, MessageFacts, decide
 from relance.contacts.models import Contact, SuppressionEntry
 
 from . import outbox, sending
-from .facts import _consent_facts, load_facts
+from .facts import _consent_facts, informed_ids, load_facts
 from .models import Campaign, Message, MessageEvent, Template
 
 BATCH = 10_000  # contacts judged, and their messages written, per batch (one transaction)
@@ -225,7 +225,7 @@ def judge(campaign: Campaign, rows: list, now: datetime) -> tuple[list, Counter,
     to_guardian = purpose.legal_basis != Basis.CONSENT
     special = {row.id for row in rows if row.birth_date is not None or row.minor is not None
                or row.data_key_id is None or (row.guardian_id and to_guardian)}
-    informed = _informed_in_range(org, purpose, rows, now)
+    informed = informed_ids(org, purpose, now, rows, id_range=True)
     loaded, addresses = {}, {}
     if special:
         contacts = _contacts(org, special)
@@ -256,19 +256,6 @@ def judge(campaign: Campaign, rows: list, now: datetime) -> tuple[list, Counter,
 
 def _address(recipient, channel: str) -> bool:
     return bool(recipient.phone_index if channel == "sms" else recipient.email_index)
-
-
-def _informed_in_range(org: Organisation, purpose: Purpose, rows: list, now: datetime) -> set:
-    """R-04 as `facts.load_facts()` reads it: a record for the contact, or for its import batch."""
-    records = Information.objects.for_org(org).filter(purpose=purpose, informed_at__lte=now)
-    found = set(records.filter(contact_id__gte=rows[0].id, contact_id__lte=rows[-1].id)
-                .values_list("contact_id", flat=True))
-    batches = {row.import_batch_id for row in rows if row.import_batch_id and row.id not in found}
-    if batches:
-        informed_batches = set(records.filter(contact__isnull=True, import_batch_id__in=batches)
-                               .values_list("import_batch_id", flat=True))
-        found |= {row.id for row in rows if row.import_batch_id in informed_batches}
-    return found
 
 
 def _contacts(org: Organisation, ids) -> list[Contact]:

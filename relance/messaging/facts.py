@@ -41,7 +41,7 @@ def load_facts(org: Organisation, contacts: Iterable[Contact], purpose: Purpose,
     recipients = recipients_of(org, contacts, purpose)
     suppressed = _suppressed_hashes(org, [r.phone_index for r in recipients.values() if r.phone_index])
     states = _states(org, contacts, purpose, channel)
-    informed = _informed(org, contacts, purpose, now)
+    informed = informed_ids(org, purpose, now, contacts)
     per_event = _per_event_consents(org, contacts, purpose, channel, event_refs or {}, states)
     prefetch_subject_keys(contacts)
     purpose_f = purpose_facts(purpose)
@@ -100,14 +100,21 @@ def _states(org, contacts, purpose, channel) -> dict[uuid.UUID, ConsentState]:
     return {state.contact_id: state for state in rows}
 
 
-def _informed(org, contacts, purpose, now) -> set[uuid.UUID]:
+def informed_ids(org, purpose, now, people, *, id_range: bool = False) -> set[uuid.UUID]:
+    """R-04: the ids among `people` (with `id` and `import_batch_id`) told about the purpose by `now`, by a
+    record of their own or of their import batch. `id_range`: the people are sorted by id and their own
+    records are read by the range of their ids (a campaign's chunk) instead of an IN list."""
+    if not people:
+        return set()
     records = Information.objects.for_org(org).filter(purpose=purpose, informed_at__lte=now)
-    found = set(records.filter(contact_id__in=[c.pk for c in contacts]).values_list("contact_id", flat=True))
-    batches = {c.import_batch_id for c in contacts if c.import_batch_id and c.pk not in found}
+    own = (records.filter(contact_id__gte=people[0].id, contact_id__lte=people[-1].id) if id_range
+           else records.filter(contact_id__in=[p.id for p in people]))
+    found = set(own.values_list("contact_id", flat=True))
+    batches = {p.import_batch_id for p in people if p.import_batch_id and p.id not in found}
     if batches:
         informed_batches = set(records.filter(contact__isnull=True, import_batch_id__in=batches)
                                .values_list("import_batch_id", flat=True))
-        found |= {c.pk for c in contacts if c.import_batch_id in informed_batches}
+        found |= {p.id for p in people if p.import_batch_id in informed_batches}
     return found
 
 

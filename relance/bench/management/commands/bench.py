@@ -8,16 +8,14 @@ from __future__ import annotations
 import datetime
 import importlib
 import importlib.util
-import json
 import sys
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from relance.bench import dispatch, machine, scenario
+from relance.bench import dispatch, scenario
 from relance.messaging.models import Message
 
 # Scenario modules of relance.bench (run(command, options) -> dict), in the order `all` runs them.
@@ -118,15 +116,7 @@ class Command(BaseCommand):
         self._write(result, options["json_path"], progress)
 
     def _write(self, result: dict, json_path: str, progress) -> None:
-        result["machine"] = machine.describe()
-        result["command"] = " ".join(["relance", *sys.argv[1:]]) if sys.argv[0].endswith("relance") else ""
-        text = json.dumps(result, indent=2, sort_keys=True)
-        if json_path:
-            path = Path(json_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text + "\n")
-            progress(f"written {path}")
-        self.stdout.write(text)
+        scenario.write(self, result, json_path, progress)
 
     def _smpp(self, options) -> None:
         """No database: the provider and its bind only (relance/bench/smpp.py)."""
