@@ -398,7 +398,7 @@ def seed(contacts: int = 1000, rows: int = 20_000, ballast: int = 3000, progress
     from relance.consent.models import ConsentEvent, ConsentState, Information
     from relance.contacts import services as contacts_services
     from relance.contacts.models import SuppressionEntry
-    from relance.messaging.models import InboundMessage
+    from relance.messaging.models import InboundMessage, Message, MessageEvent
     from relance.reminders import services as reminders
     from relance.reminders.models import Event
 
@@ -443,6 +443,14 @@ def seed(contacts: int = 1000, rows: int = 20_000, ballast: int = 3000, progress
            {"id": "gen_random_uuid()", "contact_id": "c.id", "external_id_index": hex64})
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            if connection.in_atomic_block:
+                # The seeded rows are this transaction's: an autovacuum ANALYZE of a table meanwhile would
+                # see it empty and overwrite the statistics below (the plans then flip between indexes):
+                # The lock autovacuum takes, held until the transaction ends (row reads and writes go on).
+                for model in (Contact, Message, MessageEvent, ConsentState, ConsentEvent, Information,
+                              SuppressionEntry, InboundMessage, Event):
+                    cursor.execute(f"LOCK TABLE {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
+                                   "IN SHARE UPDATE EXCLUSIVE MODE")
             cursor.execute("ANALYZE")
     # A worker's batch is a small part of an organisation's contacts (500 of 1,000,000): so here.
     return sample_for(org, person, people[:20], purpose)
