@@ -37,7 +37,7 @@ test: install sms-oracle smsc-sim jasmin a11y
 	@bash scripts/run-tests
 
 # Every figure of SPEC §7 (docs/benchmarks.md), on PostgreSQL databases of their own that it drops and
-# creates again: about 20 minutes on a 2-core machine. BENCH_ARGS=--quick tries the chain in minutes.
+# creates again: about 17 minutes on a 2-core machine. BENCH_ARGS=--quick tries the chain in minutes.
 BENCH_DB   ?= postgres://postgres@127.0.0.1:5432/relance_bench
 BENCH_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_bench_keys
 bench: install smsc-sim jasmin
