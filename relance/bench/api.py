@@ -35,7 +35,7 @@ from django.utils import timezone
 from . import http as bench_http
 from . import scenario, upsert
 from . import world as bench_world
-from .scenario import database
+from .scenario import database, latency_stats
 
 ARGUMENTS = [
     ("--rate", {"type": float, "default": 100.0, "help": "api: requests per second, open loop (default 100)"}),
@@ -144,8 +144,8 @@ def load(port: int, secret: str, paths: list[str], *, rate: float, seconds: floa
         "requests": len(latency), "warmup_requests": warmup, "target_rate": rate, "seconds": seconds,
         "achieved_rate": round(len(latency) / span, 1) if span > 0 else None,
         "statuses": dict(sorted(statuses.items())), "errors": dict(errors), "ok": ok,
-        "latency_ms": bench_http.latency_stats(latency), "service_ms": bench_http.latency_stats(service),
-        "send_lag_ms": {"p99": bench_http.latency_stats(lags)["p99"], "max": bench_http.latency_stats(lags)["max"]},
+        "latency_ms": latency_stats(latency), "service_ms": latency_stats(service),
+        "send_lag_ms": {"p99": latency_stats(lags)["p99"], "max": latency_stats(lags)["max"]},
         "samples_ms": [round(value, 2) for value in latency],  # the distribution (relance bench report plots it)
     }
 

@@ -37,8 +37,7 @@ from relance.reminders.models import Event
 from . import scenario
 from . import world as bench_world
 from .fill import Spread, fill_messages
-from .scenario import database
-from .stop import percentile
+from .scenario import database, latency_stats
 
 RUNS = 20
 FILLER = os.urandom(120)
@@ -59,11 +58,6 @@ def run(command, options) -> dict:
     if options.get("org"):
         return measure_in(scenario.organisation(options["org"]), progress)
     return measure(contacts, rows, progress, keep=options.get("keep", False))
-
-
-def _stats(ms: list[float]) -> dict:
-    return {"p50": round(percentile(ms, 50), 1), "p95": round(percentile(ms, 95), 1), "max": round(max(ms), 1),
-            "mean": round(sum(ms) / len(ms), 1)}
 
 
 def measure(contacts: int, rows: int, progress, *, keep: bool = False, runs: int | None = None) -> dict:
@@ -116,8 +110,8 @@ def _measure(world, person, started, setup: float, runs: int | None, progress) -
     result = {
         "benchmark": "export", "started_at": started.isoformat(), "database": database(),
         "messages": Message.objects.for_org(world.org).count(), "person": {**PERSON, "items": export.items},
-        "setup_seconds": round(setup, 1), "runs": runs, "create_export_ms": _stats(export_ms),
-        "render_pdf_ms": _stats(pdf_ms), "pdf_bytes": len(pdf), "json_bytes": len(json.dumps(document)),
+        "setup_seconds": round(setup, 1), "runs": runs, "create_export_ms": latency_stats(export_ms, 1),
+        "render_pdf_ms": latency_stats(pdf_ms, 1), "pdf_bytes": len(pdf), "json_bytes": len(json.dumps(document)),
         "queries_per_export": len(queries), "messages_plan": messages_plan(world.org, person),
         "goal_ms": GOAL_MS, "organisation": world.org.slug,
         "samples_ms": {"create_export": [round(ms, 1) for ms in export_ms]},

@@ -26,7 +26,6 @@ from relance.accounts import services as accounts
 from relance.accounts.models import Organisation
 
 from . import world as bench_world
-from .stop import percentile
 
 API = "/api/v1"
 READY_PATH = f"{API}/organisation"
@@ -190,9 +189,3 @@ def load_average() -> list[float] | None:
     except OSError:
         return None
 
-
-def latency_stats(ms: list[float]) -> dict:
-    if not ms:
-        return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
-    return {"p50": round(percentile(ms, 50), 2), "p95": round(percentile(ms, 95), 2),
-            "p99": round(percentile(ms, 99), 2), "max": round(max(ms), 2), "mean": round(sum(ms) / len(ms), 2)}

@@ -81,3 +81,19 @@ def estimated_rows(models) -> dict:
         cursor.execute("SELECT relname, reltuples::bigint FROM pg_class WHERE relname = ANY(%s)",
                        [[m._meta.db_table for m in models]])
         return dict(cursor.fetchall())
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (q in 0–100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def latency_stats(ms: list[float], digits: int = 2) -> dict:
+    """p50, p95, p99, max and mean of latencies in milliseconds (None each when there are none)."""
+    if not ms:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
+    return {"p50": round(percentile(ms, 50), digits), "p95": round(percentile(ms, 95), digits),
+            "p99": round(percentile(ms, 99), digits), "max": round(max(ms), digits),
+            "mean": round(sum(ms) / len(ms), digits)}

@@ -39,7 +39,7 @@ from relance.messaging.worker import Worker
 from relance.providers.null import NullProvider
 
 from . import world as bench_world
-from .scenario import database
+from .scenario import database, latency_stats, percentile
 
 PER_NUMBER = 3  # reminders due to each number when its STOP comes in
 PATH = "/api/v1/webhooks/locmem/inbound"
@@ -165,12 +165,6 @@ def _due(world, contact, n: int) -> None:
                                                      first=n * PER_NUMBER), decided=True)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
 def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = False) -> dict:
     started = timezone.now()
     progress(f"building {stops} contacts")
@@ -227,8 +221,7 @@ def run(stops: int, *, batch_size: int, client: bool, progress, keep: bool = Fal
         "database": database(), "transport": "django test client" if client else "HTTP (waitress, in process)",
         "worker": "inline rounds" if client else "a process of its own, concurrent", "stops": stops,
         "reminders_per_number": PER_NUMBER, "http_statuses": {str(k): v for k, v in statuses.items()},
-        "latency_ms": {"p50": round(percentile(ms, 50), 2), "p95": round(percentile(ms, 95), 2),
-                       "p99": round(percentile(ms, 99), 2), "max": round(max(ms), 2), "mean": round(sum(ms) / len(ms), 2)},
+        "latency_ms": latency_stats(ms),
         "sent_before_stop": len(calls) - len(replies) - violations, "acknowledgements_sent": len(replies),
         "sends_after_stop": violations, "suppression_missing_at_2xx": not_in_effect,
         "message_statuses": counts, "worker_error": child.error if child is not None else None,
