@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y bench
+.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y bench chaos wrk
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
 	@echo "make test   lint, import contracts, tests on SQLite and on PostgreSQL"
 	@echo "make bench  the SPEC §7 benchmarks on PostgreSQL (docs/benchmarks.md)"
+	@echo "make chaos  the long fault-injection runs on PostgreSQL (docs/reliability.md)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install sms-oracle smsc-sim jasmin a11y
+test: install sms-oracle smsc-sim jasmin a11y wrk
 	@bash scripts/run-tests
 
 # Every figure of SPEC §7 (docs/benchmarks.md), on PostgreSQL databases of their own that it drops and
@@ -42,6 +43,24 @@ BENCH_DB   ?= postgres://postgres@127.0.0.1:5432/relance_bench
 BENCH_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_bench_keys
 bench: install smsc-sim jasmin
 	DATABASE_URL=$(BENCH_DB) RELANCE_KEYSTORE_URL=$(BENCH_KEYS) $(BIN)/relance bench all --fresh $(BENCH_ARGS)
+
+# The long part of issue 9 (docs/reliability.md): the tests marked `chaos` at their long scale
+# (RELANCE_CHAOS=long: 20,000 sends and five kill -9, a minute of SMSC outage, five minutes of API load
+# with the worker sending...) on PostgreSQL, then the table of what they recorded under
+# artifacts/reliability/. `make test` runs the same tests at a small scale.
+CHAOS_DB   ?= postgres://postgres@127.0.0.1:5432/relance
+CHAOS_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_keys
+chaos: install sms-oracle smsc-sim jasmin a11y wrk
+	RELANCE_CHAOS=long RELANCE_TEST_DATABASE=postgres DATABASE_URL=$(CHAOS_DB) RELANCE_KEYSTORE_URL=$(CHAOS_KEYS) \
+	  RELANCE_VAR_DIR=$(CURDIR)/var/test $(BIN)/pytest -m chaos $(CHAOS_ARGS)
+	$(BIN)/python -m tests.reliability.report --scale long
+
+# wrk (Debian's package), the second process that loads the API in tests/reliability/test_load.py.
+# Installed with apt-get when we may (root); otherwise the load tests skip (fail with CI=true).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) ; } || \
+	  echo "wrk: not installed (apt-get install wrk); the load tests will be skipped"
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
 # tests/oracle/package-lock.json. Without npm its tests skip; with CI=true they fail.
