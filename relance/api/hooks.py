@@ -68,7 +68,8 @@ def hook(request, kind: str, token: str, which: str):
         if which == "receipts":
             known += receipts.apply_receipt(account.label, item)
         else:
-            inbound.receive(item, provider=account.label)
+            # An organisation's own account speaks for that organisation only.
+            inbound.receive(item, provider=account.label, organisation_id=account.organisation_id)
             known += 1
     log.info("webhook handled", extra={"provider": account.label, "hook": which, "items": len(items), "known": known})
     reply = vendor.reply(which)

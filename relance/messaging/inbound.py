@@ -130,12 +130,16 @@ def _stopped_here(org, phone_hash: str, sender: str) -> bool:
         action=InboundMessage.Action.STOP, phone_hash=phone_hash, to=sender).exists()
 
 
-def scope(inbound: Inbound, now: datetime, *, start: bool = False) -> list[Target]:
-    """The organisations this reply concerns (see the module docstring), most recent sender first."""
+def scope(inbound: Inbound, now: datetime, *, start: bool = False, organisation_id: int | None = None) -> list[Target]:
+    """The organisations this reply concerns (see the module docstring), most recent sender first.
+    `organisation_id`: the reply came through that organisation's own provider account, so it can
+    concern no other organisation (R-63), whatever sender it names."""
     targets = []
     since = now - timedelta(days=SCOPE_DAYS)
     for sending in settings_by_sender(inbound.to):
         org = sending.organisation
+        if organisation_id is not None and org.pk != organisation_id:
+            continue
         hashed = _hash(org, inbound.sender)
         last = _last_message(org, hashed, inbound.to, since) if hashed else None
         if sending.shared_sender and last is None and not (start and hashed and _stopped_here(org, hashed, inbound.to)):
@@ -160,11 +164,13 @@ def _answering(target: Target) -> Contact | None:
 
 
 # --- entry point -------------------------------------------------------------------------------
-def receive(inbound: Inbound, *, provider: str, now: datetime | None = None) -> Outcome:
-    """Handle one reply (see the module docstring); returns once a STOP is in effect (R-33)."""
+def receive(inbound: Inbound, *, provider: str, now: datetime | None = None,
+            organisation_id: int | None = None) -> Outcome:
+    """Handle one reply (see the module docstring); returns once a STOP is in effect (R-33).
+    `organisation_id`: the organisation whose own provider account received it (None: a platform one)."""
     now = now or timezone.now()
     first = keywords.classify(inbound.text)
-    targets = scope(inbound, now, start=first.kind == keywords.START)
+    targets = scope(inbound, now, start=first.kind == keywords.START, organisation_id=organisation_id)
     readings = [keywords.classify(inbound.text, t.sending.keywords or {}) for t in targets]
     # One answer per reply (R-32): from the organisation that last messaged the number.
     answering = next((t for t in targets if _answering(t) is not None), None)
