@@ -50,7 +50,7 @@ def parse(value: str) -> tuple[int, list[str]]:
     timestamp, signatures = None, []
     for part in (value or "").split(","):
         name, _, item = part.strip().partition("=")
-        if name == "t" and item.isdigit():
+        if name == "t" and item.isascii() and item.isdigit():  # "²".isdigit(), but int("²") fails
             timestamp = int(item)
         elif name == SCHEME and item:
             signatures.append(item)
@@ -65,6 +65,6 @@ def verify(secret: str, value: str, body: bytes | str, now: float, tolerance: in
     if abs(now - timestamp) > tolerance:
         raise SignatureError("signature timestamp outside the tolerance: a replay or a wrong clock")
     expected = compute(secret, timestamp, body)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures):
         raise SignatureError("signature does not match: wrong secret or altered body")
     return timestamp

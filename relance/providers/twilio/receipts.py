@@ -63,10 +63,11 @@ def verify(request: WebhookRequest, credentials: dict) -> bool:
     if not params and request.body and "bodySHA256" in request.query:
         # A JSON body: the URL (with bodySHA256) is signed, and the body must match the hash.
         actual = hashlib.sha256(request.body).hexdigest()
-        if not hmac.compare_digest(actual, request.query["bodySHA256"]):
+        if not hmac.compare_digest(actual.encode(), request.query["bodySHA256"].encode()):
             return False
         params = {}
-    return hmac.compare_digest(signature(request.url, params, token), given)
+    # Bytes: a header with non-ASCII characters is a wrong signature, not a TypeError (a 500).
+    return hmac.compare_digest(signature(request.url, params, token).encode(), given.encode())
 
 
 def receipt_of(fields: dict) -> Receipt:

@@ -74,7 +74,8 @@ def verify(request: WebhookRequest, credentials: dict) -> bool:
     key = str(params.get("api-key") or "")
     if key and key != str(credentials.get("api_key") or ""):
         return False
-    return hmac.compare_digest(signature(params, secret, method), given.lower())
+    # Bytes: a `sig` with non-ASCII characters is a wrong signature, not a TypeError (a 500).
+    return hmac.compare_digest(signature(params, secret, method).encode(), given.lower().encode())
 
 
 def receipt_of(params: dict) -> Receipt:
