@@ -329,7 +329,7 @@ def backoff(attempts: int, now: datetime) -> datetime:
 def record(results: list[tuple], batch: Batch) -> dict[str, int]:
     now = timezone.now()
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    sent, retried, failed, deferred = [], [], [], []
+    sent, retried, failed, deferred, expired = [], [], [], [], []
     for message, result, provider in results:
         message.provider = provider
         if result.status == Result.SENT:
@@ -355,6 +355,15 @@ def record(results: list[tuple], batch: Batch) -> dict[str, int]:
             if result.detail.get("reconcile"):  # it may have left: a duplicate is possible (docs/delivery.md)
                 detail["reconcile"] = True
             batch.lines.append(_line(message, "retry", now, reason=result.error[:40], detail=detail))
+        elif result.status == Result.RETRY and message.attempts < settings.RELANCE_MAX_ATTEMPTS:
+            # Its next attempt would come after its validity: expired, not failed (no provider refused it).
+            message.status, message.reason, message.rule, message.finished_at = (
+                Message.Status.EXPIRED, "expired", "R-23", now)
+            expired.append(message)
+            detail = {"attempt": message.attempts, "provider": provider, "error": result.error[:40]}
+            if result.detail.get("reconcile"):
+                detail["reconcile"] = True
+            batch.lines.append(_line(message, "expired", now, reason="expired", rule="R-23", detail=detail))
         else:
             reason = result.error if result.status == Result.FAILED else "max_attempts"
             message.status, message.reason, message.finished_at = Message.Status.FAILED, reason[:40], now
@@ -364,6 +373,7 @@ def record(results: list[tuple], batch: Batch) -> dict[str, int]:
     _write(retried, ["status", "due_at", "reason", "claimed_by", "claimed_at", "provider"])
     _write(deferred, ["status", "due_at", "reason", "claimed_by", "claimed_at", "attempts"])
     _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"])
+    _write(expired, ["status", "reason", "rule", "finished_at", "provider"])
     _insert_lines(batch.lines)
     batch.lines = []
     if sent:

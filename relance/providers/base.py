@@ -156,16 +156,25 @@ def send_one_by_one(batch: list[Outgoing], send_one, *, vendor: str) -> list[Res
     """For HTTP vendors called once per message: a batch-wide refusal (bad credentials, no credit,
     vendor unreachable) raised as ProviderError on the first message fails the batch (the router
     counts it and fails over); raised later, what was accepted stays sent and the rest is retried,
-    so nothing is lost and nothing goes twice."""
+    so nothing is lost and nothing goes twice. A message left unanswered (a timeout: `reconcile`)
+    stops the batch too: calling a silent vendor for each of the others would hold the round one
+    timeout per message; they never left, so they are deferred (no attempt spent, free to fail over)."""
     results: list[Result] = []
     for index, out in enumerate(batch):
         try:
-            results.append(send_one(out))
+            result = send_one(out)
         except ProviderError as exc:
             if not results:
                 raise
             _log.warning("provider batch stopped", extra={"provider": vendor, "code": exc.code, "kept": index,
                                                           "count": len(batch)})
             results += [Result.retry(rest.ref, exc.code) for rest in batch[index:]]
+            break
+        results.append(result)
+        if result.detail.get("reconcile") and index + 1 < len(batch):
+            _log.warning("provider batch stopped", extra={"provider": vendor, "code": result.error,
+                                                          "kept": index + 1, "count": len(batch)})
+            results += [Result(rest.ref, Result.RETRY, error=result.error, detail={"deferred": True})
+                        for rest in batch[index + 1:]]
             break
     return results
