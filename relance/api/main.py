@@ -83,6 +83,9 @@ def _document_errors(path: str, method: str, operation: dict) -> None:
         responses.setdefault(status, {"description": text, **ERROR_REF})
     if "{" in path:
         responses.setdefault("404", {"description": "No such object in your organisation.", **ERROR_REF})
+    if "requestBody" in operation:
+        responses.setdefault("400", {"description": "The body is not valid JSON (`malformed_body`).", **ERROR_REF})
+        responses.setdefault("413", {"description": "The body is too large (`payload_too_large`).", **ERROR_REF})
     if method == "post":
         responses.setdefault("409", {"description": "Idempotency-Key reused for a different request.", **ERROR_REF})
         operation.setdefault("parameters", []).append({

@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.urls import URLPattern, re_path, reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import errors
@@ -55,6 +56,7 @@ def json_everywhere(view):
     return wrapped
 
 
+@csrf_exempt  # a POST to an unknown address is a JSON 404, not the back-office's HTML CSRF page
 def unknown_address(request, rest=""):
     return errors.not_found()
 

@@ -12,7 +12,7 @@ Reading them is an audited read (`privacy.request_read`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -119,6 +119,9 @@ def _check_contact(org: Organisation, contact: Contact | None, errors: dict) -> 
         errors["contact"] = [_("This contact was erased: Relance holds nothing more about the person.")]
 
 
+GDPR_APPLIES = datetime(2018, 5, 25, tzinfo=UTC)
+
+
 @transaction.atomic
 def open_request(org: Organisation, *, actor: Actor, kind: str, contact: Contact | None = None, channel: str,
                  requested_by: str = RightsRequest.RequestedBy.SUBJECT, language: str | None = None,
@@ -138,6 +141,8 @@ def open_request(org: Organisation, *, actor: Actor, kind: str, contact: Contact
         errors["received_at"] = [_("Give a date and time with its time zone.")]
     elif received_at > now + timedelta(minutes=5):
         errors["received_at"] = [_("This moment is in the future.")]
+    elif received_at < GDPR_APPLIES:  # year 394 was accepted, its due date written in local mean time
+        errors["received_at"] = [_("This moment is before the GDPR applied (25 May 2018).")]
     if errors:
         raise ValidationError(errors)
     audit.lock_chain(audit.chain_for(org))  # one numbering at a time per organisation

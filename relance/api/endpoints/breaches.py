@@ -246,8 +246,18 @@ def record_breach_notification(request, breach_id: UUID, payload: NotifiedIn):
     return _out(breach)
 
 
-@router.get("/breaches/{uuid:breach_id}/draft", response={200: dict},
-            **needs_owned(READ, "breach_id", _breaches))
+def _draft_options() -> dict:
+    options = needs_owned(READ, "breach_id", _breaches)
+    # `format=html|pdf` answers a document: the document declares both media types (schemathesis).
+    options["openapi_extra"] = {**options["openapi_extra"], "responses": {"200": {
+        "description": "The draft: JSON, an HTML page or a PDF document (`format`)",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}},
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}}
+    return options
+
+
+@router.get("/breaches/{uuid:breach_id}/draft", response={200: dict}, **_draft_options())
 def draft_breach_notification(request, breach_id: UUID, params: Query[DraftParams]):
     """The draft notification for the CNIL (Art. 33(3)): JSON, or a readable HTML or PDF document."""
     breach = _owned(request, breach_id)

@@ -43,7 +43,7 @@ def _contacts(org):
     return Contact.objects.for_org(org)
 
 
-class EventIn(Strict):
+class ConsentEventIn(Strict):
     """One decision of a person (or their guardian) about one purpose and channel (R-10)."""
 
     contact_id: UUID
@@ -67,7 +67,7 @@ class EventIn(Strict):
     occurred_at: datetime | None = Field(None, description="When the person decided; now by default")
 
 
-class EventOut(Schema):
+class ConsentEventOut(Schema):
     id: UUID
     seq: int = Field(..., description="Position in the organisation's ledger chain (R-11)")
     contact_id: UUID
@@ -90,16 +90,16 @@ class EventOut(Schema):
     hash: str
 
 
-class EventDetail(EventOut):
+class ConsentEventDetail(ConsentEventOut):
     evidence: dict[str, str] | None = Field(..., description="Null once the person's key was destroyed (erasure)")
 
 
 class EventPage(PageOut):
-    items: list[EventOut]
+    items: list[ConsentEventOut]
 
 
 class EventList(Schema):
-    items: list[EventOut]
+    items: list[ConsentEventOut]
 
 
 class StateOut(Schema):
@@ -131,7 +131,7 @@ def _unknown() -> list[str]:
     return [_("Unknown in your organisation.")]
 
 
-def _resolve(org, payload: EventIn) -> dict:
+def _resolve(org, payload: ConsentEventIn) -> dict:
     """The ids of the body, each looked up in the key's organisation; every unknown one reported."""
     errors, found = {}, {}
     for name, model, value in (("contact", Contact, payload.contact_id), ("purpose", Purpose, payload.purpose_id),
@@ -178,8 +178,8 @@ def owned_contact(request, contact_id: UUID) -> Contact:
     return contact
 
 
-@router.post("/consent/events", response={201: EventOut}, **needs(WRITE))
-def record_consent_event(request, payload: EventIn):
+@router.post("/consent/events", response={201: ConsentEventOut}, **needs(WRITE))
+def record_consent_event(request, payload: ConsentEventIn):
     """Append an event to the consent ledger; the contact's state follows at once (R-10..R-14).
     Withdrawal is as easy as giving (R-12): `withdrawn` needs nothing but the contact, purpose, channel."""
     found = _resolve(request.organisation, payload)
@@ -236,15 +236,23 @@ def contact_consent_history(request, contact_id: UUID, params: Query[PageParams]
     return page(ConsentEvent.objects.for_org(request.organisation).filter(contact=contact).order_by("seq"), params)
 
 
-@router.get("/consent/events/{uuid:consentevent_id}", response=EventDetail, **needs(READ))
+@router.get("/consent/events/{uuid:consentevent_id}", response=ConsentEventDetail, **needs(READ))
 def get_consent_event(request, consentevent_id: UUID):
     """One ledger row with its evidence in clear (an audited read, R-65)."""
     event = owned_event(request, consentevent_id)
     evidence = services.read_evidence(event, actor=actor(request))
-    return {**EventOut.model_validate(event).model_dump(), "evidence": evidence}
+    return {**ConsentEventOut.model_validate(event).model_dump(), "evidence": evidence}
 
 
-@router.get("/consent/events/{uuid:consentevent_id}/receipt", response=dict, **needs(READ))
+def _receipt_options() -> dict:
+    options = needs(READ)
+    options["openapi_extra"] = {**options["openapi_extra"], "responses": {"409": {
+        "description": "`not_a_consent`, or `organisation_incomplete` (the settings lack a receipt's details).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}}}
+    return options
+
+
+@router.get("/consent/events/{uuid:consentevent_id}/receipt", response=dict, **_receipt_options())
 def get_consent_receipt(request, consentevent_id: UUID, format: Literal["kantara", "iso27560"] = "kantara"):
     """The event as a consent receipt (R-16): `kantara` (Kantara Consent Receipt v1.1 JSON) or
     `iso27560` (ISO/IEC TS 27560 record in W3C DPV terms, JSON-LD). 409 `not_a_consent` for an event

@@ -27,7 +27,7 @@ from ..errors import ApiError, NotFound, invalid
 router = Router(tags=["imports"])
 
 
-class ProblemOut(Schema):
+class ImportProblemOut(Schema):
     line: int = Field(..., description="Line in the file; the header is line 1")
     column: str = Field(..., description="The column's header as written in the file; empty for the whole row")
     field: str = Field(..., description="The Relance field the column maps to")
@@ -40,8 +40,8 @@ class ReportOut(Schema):
     encoding: str = ""
     delimiter: str = ""
     columns: dict[str, str] = Field(default_factory=dict, description="Each column of the file and its field")
-    warnings: list[ProblemOut] = Field(default_factory=list, description="Unknown columns, whose data is not imported")
-    problems: list[ProblemOut] = Field(default_factory=list, description="Every bad row, by line")
+    warnings: list[ImportProblemOut] = Field(default_factory=list, description="Unknown columns, whose data is not imported")
+    problems: list[ImportProblemOut] = Field(default_factory=list, description="Every bad row, by line")
     unchanged: int = Field(0, description="Existing contacts the file matched but did not change")
 
 
