@@ -9,6 +9,7 @@ function routes(smsc) {
     'GET /messages': (body, query) => ({
       submits: smsc.stats.submits, messages: smsc.messages(Number(query.get('since') || 0)),
     }),
+    'GET /tally': () => smsc.tallies(),
     'GET /behaviour': () => smsc.behaviour.current,
     'POST /behaviour': (body) => {
       smsc.behaviour.merge(body);

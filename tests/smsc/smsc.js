@@ -45,6 +45,11 @@ class Smsc {
     this.behaviour.reset();
     this.stats = counters();
     this.ring = new Array(RING);
+    // Every submit_sm since the last reset, per destination (GET /tally): the ring keeps only the
+    // last RING, the fault-injection tests count each message's copies over tens of thousands.
+    this.tally = new Map();
+    this.acceptedTally = new Map();
+    this.lastAt = new Map();  // destination → time of its last submit_sm (ms since the epoch)
     this.pending = [];
     if (!keepConnections) {
       this.drop();
@@ -89,6 +94,12 @@ class Smsc {
       }
     }
     session.outstanding.clear();
+    // Another session of the same system_id that can receive takes them now, as a real SMSC
+    // retries on any bind it holds (else they wait for the next bind).
+    const other = session.systemId === null ? null : this.receiverFor(session.systemId);
+    if (other && this.pending.length) {
+      this.flushPending(other);
+    }
   }
 
   dispatch(session, pdu) {
@@ -140,6 +151,9 @@ class Smsc {
     };
     this.ring[record.index % RING] = record;
     this.stats.submits += 1;
+    const destination = pdu.destination_addr;
+    this.tally.set(destination, (this.tally.get(destination) || 0) + 1);
+    this.lastAt.set(destination, Date.now());
     if (this.behaviour.dropNow()) {
       record.status = 'dropped';
       this.stats.dropped += 1;
@@ -174,6 +188,8 @@ class Smsc {
     record.id = (this.nextId++).toString(16);
     record.status = 'accepted';
     this.stats.accepted += 1;
+    const destination = pdu.destination_addr;
+    this.acceptedTally.set(destination, (this.acceptedTally.get(destination) || 0) + 1);
     session.send(pdu.response({message_id: record.id}));
     if ((pdu.registered_delivery & 1) && this.behaviour.current.receipts) {
       const receipt = this.receiptFor(record);
@@ -344,6 +360,13 @@ class Smsc {
       receipts_pending: this.pending.length,
       messages: this.messages(since),
     };
+  }
+
+  // {submits: {destination: n}, accepted: {destination: n}, last_at: {destination: ms}} since the
+  // last reset; a multipart message counts once per part.
+  tallies() {
+    return {submits: Object.fromEntries(this.tally), accepted: Object.fromEntries(this.acceptedTally),
+      last_at: Object.fromEntries(this.lastAt)};
   }
 
   messages(since = 0) {

@@ -112,6 +112,12 @@ class SmscSimulator:
         """GET /messages: the recorded submit_sm (last 2,000) from index `since` on."""
         return self._call("GET", f"/messages?since={since}")["messages"]
 
+    def tally(self) -> dict[str, dict[str, int]]:
+        """GET /tally: {"submits": {destination: n}, "accepted": {destination: n}, "last_at":
+        {destination: ms since the epoch}} since the last reset, every submit_sm counted (the ring of
+        /messages keeps only the last 2,000)."""
+        return self._call("GET", "/tally")
+
     def behaviour(self, **changes) -> dict:
         """POST /behaviour (merged into the current one); with no argument, GET /behaviour."""
         if not changes:
