@@ -211,3 +211,34 @@ def test_a_timed_out_message_whose_retry_would_come_too_late_expires_marked_R23(
     assert (message.status, message.reason, message.rule) == ("expired", "expired", "R-23")
     [line] = MessageEvent.unscoped.filter(message_id=message.pk, kind="expired")
     assert line.detail["reconcile"] is True and line.rule == "R-23"
+
+
+@pytest.mark.parametrize("kind", ["brevo", "ovh", "twilio", "vonage"])
+def test_every_http_vendor_marks_an_unanswered_message_for_reconciliation(kind):
+    """docs/delivery.md: no answer (a timeout, a connection cut after the request) may follow the
+    vendor taking the message: retry marked `reconcile` (never handed to another account in the same
+    round); only a refused connection, which never reached the vendor, fails the batch over at once."""
+    from relance.lib.http import HttpFailure
+    from relance.providers.base import ProviderError
+    from relance.providers.kinds import adapter
+
+    credentials = {"brevo": {"api_key": "k"}, "twilio": {"account_sid": TWILIO_SID, "auth_token": "t"},
+                   "vonage": {"api_key": "k", "api_secret": "s"},
+                   "ovh": {"application_key": "a", "application_secret": "s", "consumer_key": "c", "service_name": "sms-x"}}
+    provider = adapter(kind).build(AccountConfig(id=1, label=f"{kind}:1", kind=kind, channel="sms",
+                                                 credentials=credentials[kind], options={"base_url": "http://127.0.0.1:9"}))
+    out = Outgoing(ref="m1", channel="sms", to="+33612345678", body="Rappel", sender="RELANCE")
+    fail = getattr(provider, "_failure", None)
+
+    def answer(failure: HttpFailure) -> Result:
+        if kind == "vonage":
+            from relance.providers.vonage.client import unanswered
+
+            return unanswered(out, failure)
+        return fail(out, failure)
+
+    for text in ("timeout", "transport error: RemoteProtocolError", "transport error: ReadError"):
+        result = answer(HttpFailure(text))
+        assert (result.status, result.detail.get("reconcile")) == (Result.RETRY, True), (kind, text)
+    with pytest.raises(ProviderError):
+        answer(HttpFailure("transport error: ConnectError"))

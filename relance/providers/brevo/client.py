@@ -88,9 +88,14 @@ class BrevoProvider(Provider):
 
     def _failure(self, message: Outgoing, failure: http.HttpFailure) -> Result:
         log.warning("brevo sms refused", extra={"provider": self.config.label, "status": failure.status})
-        if failure.status == 0 and "timeout" not in str(failure):
-            raise batch_refused("Brevo", "brevo_unreachable")
+        if failure.status == 0:
+            if "ConnectError" in str(failure):  # refused: it never reached Brevo
+                raise batch_refused("Brevo", "brevo_unreachable")
+            # No answer (a timeout, a connection cut after the request): Brevo may have taken it. Retry,
+            # marked for reconciliation, never through another account in the same round (docs/delivery.md).
+            code = "brevo_timeout" if "timeout" in str(failure) else "brevo_no_answer"
+            return Result(message.ref, Result.RETRY, error=code, detail={"reconcile": True})
         if failure.status in BATCH_WIDE:
             raise batch_refused("Brevo", BATCH_WIDE[failure.status])
-        code = f"brevo_{failure.status or 'timeout'}"
+        code = f"brevo_{failure.status}"
         return Result.retry(message.ref, code) if failure.temporary else Result.failed(message.ref, code)

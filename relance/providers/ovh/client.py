@@ -119,11 +119,16 @@ class OvhProvider(Provider):
 
     def _failure(self, message: Outgoing, failure: http.HttpFailure) -> Result:
         log.warning("ovh job refused", extra={"provider": self.config.label, "status": failure.status})
-        if failure.status == 0 and "timeout" not in str(failure):
-            raise batch_refused("OVHcloud", "ovh_unreachable")
+        if failure.status == 0:
+            if "ConnectError" in str(failure):  # refused: it never reached OVHcloud
+                raise batch_refused("OVHcloud", "ovh_unreachable")
+            # No answer (a timeout, a connection cut after the request): OVHcloud may have taken it. Retry,
+            # marked for reconciliation, never through another account in the same round (docs/delivery.md).
+            code = "ovh_timeout" if "timeout" in str(failure) else "ovh_no_answer"
+            return Result(message.ref, Result.RETRY, error=code, detail={"reconcile": True})
         if failure.status in BATCH_WIDE:
             raise batch_refused("OVHcloud", BATCH_WIDE[failure.status])
-        code = f"ovh_{failure.status or 'timeout'}"
+        code = f"ovh_{failure.status}"
         return Result.retry(message.ref, code) if failure.temporary else Result.failed(message.ref, code)
 
     def _accepted(self, message: Outgoing, answer) -> Result:
