@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from relance.lib import housekeeping
@@ -148,6 +148,9 @@ class Worker:
                 except Exception:
                     log.exception("worker round failed", extra={"worker": self.name})
                     handled = 0
+                    # A connection the database dropped (restart, failover) would fail every later
+                    # round: close it when it no longer answers, the next round connects again.
+                    close_old_connections()
                     stop.wait(idle)
                 if not handled:
                     stop.wait(idle)
