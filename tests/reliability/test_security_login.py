@@ -86,6 +86,7 @@ def measurable_hash(settings):
     settings.AXES_FAILURE_LIMIT = 10_000  # the timing needs many failures on one account
 
 
+@pytest.mark.chaos
 def test_an_unknown_address_takes_as_long_as_a_wrong_password(world, measurable_hash):
     """R-64: no user enumeration by timing: the medians differ by less than a third."""
     user = make_user(world.a, Role.OPERATOR)
