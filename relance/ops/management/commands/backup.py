@@ -71,9 +71,9 @@ class Command(BaseCommand):
         if self.as_json:
             self.stdout.write(json.dumps({
                 "directory": str(directory),
-                "written": [{"file": str(item.path), "manifest": str(item.path) + ".json", **item.manifest}
+                "written": [{**item.manifest, "path": str(item.path), "manifest": str(item.path) + ".json"}
                             for item in written],
-                "pruned": [{"kind": item.kind, "file": str(item.path), "age_days": round(item.age_days, 2)}
+                "pruned": [{"kind": item.kind, "path": str(item.path), "age_days": round(item.age_days, 2)}
                            for item in pruned],
                 "key_window_days": backup.key_window_days(),
                 "main_window_days": backup.main_window_days(),
