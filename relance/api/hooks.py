@@ -14,6 +14,7 @@ import logging
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -54,7 +55,10 @@ def hook(request, kind: str, token: str, which: str):
     if account is None:
         return _refuse(403, "webhook_forbidden")
     vendor = adapter(kind)
-    call = webhook_request(request)
+    try:
+        call = webhook_request(request)
+    except RequestDataTooBig:  # over DATA_UPLOAD_MAX_MEMORY_SIZE: the vendor's JSON answer, not an HTML 400
+        return _refuse(413, "payload_too_large")
     if not vendor.verify(call, account.secrets()):
         log.warning("webhook signature refused", extra={"provider": account.label, "hook": which})
         return _refuse(403, "webhook_forbidden")

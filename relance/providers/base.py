@@ -100,7 +100,10 @@ class WebhookRequest:
     def json(self):
         import json
 
-        return json.loads(self.body or b"null")
+        try:
+            return json.loads(self.body or b"null")
+        except RecursionError:  # a 10,000-level nesting: malformed (400), not a 500
+            raise ValueError("JSON nested too deeply") from None
 
 
 @dataclass(frozen=True)

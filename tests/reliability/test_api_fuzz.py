@@ -235,3 +235,13 @@ def test_an_unknown_api_address_is_a_json_404_for_every_method(world, method):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "not_found"
+
+
+def test_a_rights_request_received_before_the_gdpr_is_refused(world):
+    """R-40, R-41: received_at in year 394 was accepted and its due date written in local mean time
+    (+00:09:21, not an RFC 3339 date-time): refused with a 422 on the field."""
+    from relance.api.tests.conftest import ApiClient
+
+    response = ApiClient(world.key_a).post("/rights-requests", {"kind": "erasure", "received_at": "0394-03-01T11:25:07Z"})
+    assert response.status_code == 422, response.content
+    assert "received_at" in response.json()["fields"]

@@ -81,7 +81,7 @@ def _authenticate(request, provider: str) -> None:
 def _body(request, schema):
     try:
         data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested 10,000 deep
         raise HttpError(400, "malformed body") from None
     try:
         return schema.model_validate(data)
