@@ -110,11 +110,13 @@ class FaultyMailbox:
     - "busy": a relay that takes one message per connection, then answers 421 to the next MAIL FROM
       ("too many messages", the connection is closed by the client) — the commonest 4xx of all;
     - "greylist": every RCPT TO answered 451 (try again later);
-    and addresses it always refuses with 550 (no such user), whatever the mode.
+    and addresses it always refuses with 550 (no such user), and messages (by X-Relance-Ref) whose DATA
+    it refuses with 552 (too big), whatever the mode.
     """
 
     mode: str = "accept"
     refuse: set = field(default_factory=set)
+    too_big: set = field(default_factory=set)
     received: list = field(default_factory=list)  # (X-Relance-Ref, To, wall-clock time)
     answers: Counter = field(default_factory=Counter)
 
@@ -138,8 +140,11 @@ class FaultyMailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        session.relance_taken = getattr(session, "relance_taken", 0) + 1
         mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        if mail["X-Relance-Ref"] in self.too_big:
+            self.answers["552"] += 1
+            return "552 5.3.4 Message size exceeds fixed limit"
+        session.relance_taken = getattr(session, "relance_taken", 0) + 1
         self.received.append((mail["X-Relance-Ref"], mail["To"], datetime.now(UTC)))
         self.answers["250"] += 1
         return "250 Message accepted"
