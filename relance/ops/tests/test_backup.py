@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,8 @@ from relance.ops import backup
 from relance.privacy import erasure
 from relance.testing import SYSTEM, make_contact, make_org
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "keys"])
+# Committed data: pg_dump and pg_restore work in other processes. The tests on files alone need no database.
+both_databases = pytest.mark.django_db(transaction=True, databases=["default", "keys"])
 
 T0 = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
 
@@ -106,6 +105,7 @@ def fresh_databases(tmp_path: Path):
         keys.clear_caches()
 
 
+@both_databases
 def test_backup_then_restore_into_fresh_databases(tmp_path):
     """R-60, issue 10: both databases backed up (manifest: sha256, size, migrations, master key id,
     never a key), restored into new empty databases: every field reads back; a second restoration
@@ -141,6 +141,7 @@ def test_backup_then_restore_into_fresh_databases(tmp_path):
             run("restore", written["main"]["path"])
 
 
+@both_databases
 def test_erased_contact_stays_unreadable_after_restoring_an_old_backup(tmp_path):
     """R-60, R-43: back up, erase Ada, let the key window pass, back up again (the old key store
     backup is deleted), restore the OLD main database with the CURRENT key store: Ada's row comes back
@@ -187,32 +188,39 @@ def test_erased_contact_stays_unreadable_after_restoring_an_old_backup(tmp_path)
 
 def test_pruning_keeps_backups_younger_than_their_window(tmp_path):
     """R-60: key store backups go when they reach RELANCE_KEY_BACKUP_DAYS, main ones at
-    RELANCE_BACKUP_DAYS; younger ones stay; `backup --prune` alone writes nothing."""
+    RELANCE_BACKUP_DAYS, with their manifests and leftover partial files; younger ones and foreign
+    files stay; `backup --prune` alone writes nothing."""
     directory = tmp_path / "b"
-    days = backup.key_window_days()
-    with time_machine.travel(T0, tick=False) as clock:
-        make_org()
-        old_keys = Path(backup_json(directory, "--keys-only")["written"][0]["path"]).name
-        old_main = Path(backup_json(directory, "--main-only")["written"][0]["path"]).name
-        clock.shift(timedelta(days=3))
-        young_keys = Path(backup_json(directory, "--keys-only")["written"][0]["path"]).name
-        before = files(directory)
-        assert len(before) == 6
+    directory.mkdir()
+    days, main_days = backup.key_window_days(), backup.main_window_days()
 
-        clock.shift(timedelta(days=days - 3, seconds=-1))
+    def plant(kind: str, moment: datetime, *suffixes: str) -> str:
+        name = backup.file_name(kind, moment, "postgresql")
+        for suffix in ("", *suffixes):
+            (directory / (name + suffix)).write_bytes(b"x")
+        return name
+
+    old_keys = plant("keys", T0, ".json")
+    crashed_keys = plant("keys", T0 + timedelta(hours=1), ".partial")
+    young_keys = plant("keys", T0 + timedelta(days=3), ".json")
+    old_main = plant("main", T0, ".json")
+    (directory / "notes.txt").write_text("not a backup")
+    before = files(directory)
+    with time_machine.travel(T0 + timedelta(days=days, seconds=-1), tick=False) as clock:
         assert backup_json(directory, "--prune")["pruned"] == [] and files(directory) == before
 
-        clock.shift(timedelta(seconds=1))
+        clock.shift(timedelta(hours=1, seconds=1))
         summary = backup_json(directory, "--prune")
-        assert summary["written"] == [] and [Path(item["path"]).name for item in summary["pruned"]] == [old_keys]
-        assert files(directory) == sorted([old_main, old_main + ".json", young_keys, young_keys + ".json"])
+        assert summary["written"] == []
+        assert sorted(Path(item["path"]).name for item in summary["pruned"]) == sorted([old_keys, crashed_keys])
+        assert files(directory) == sorted([old_main, old_main + ".json", young_keys, young_keys + ".json", "notes.txt"])
 
-        clock.shift(timedelta(days=backup.main_window_days() - days))
+        clock.shift(timedelta(days=main_days - days))
         pruned = [Path(item["path"]).name for item in backup_json(directory, "--prune")["pruned"]]
-        assert sorted(pruned) == sorted([old_main, young_keys])
-        assert files(directory) == []
+        assert sorted(pruned) == sorted([old_main, young_keys]) and files(directory) == ["notes.txt"]
 
 
+@both_databases
 def test_restore_refusals(tmp_path):
     """Issue 10, R-60: a damaged file (sha256), a missing manifest, a non-empty target without --yes,
     a key store backup older than the window (unless --force) and one needing an absent master key
@@ -269,9 +277,10 @@ def test_missing_postgresql_client_tools_are_named(tmp_path, monkeypatch):
     assert files(tmp_path / "b") == []
 
 
-def test_restore_command_exit_status(tmp_path):
-    """Issue 10: `relance restore` of a missing file exits 1 with a message (a separate process)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "relance.settings"}
-    done = subprocess.run([sys.executable, "-m", "relance.cli", "restore", str(tmp_path / "missing.dump"),
-                           "--language", "en"], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 1 and "no such backup file" in done.stderr
+def test_restore_command_exit_status(tmp_path, capsys):
+    """Issue 10: `relance restore` of a missing file exits 1 with a message on standard error."""
+    from relance.ops.management.commands.restore import Command
+
+    with pytest.raises(SystemExit) as exit_info:
+        Command().run_from_argv(["relance", "restore", str(tmp_path / "missing.dump"), "--language", "en"])
+    assert exit_info.value.code == 1 and "no such backup file" in capsys.readouterr().err
