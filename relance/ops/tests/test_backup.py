@@ -278,9 +278,11 @@ def test_missing_postgresql_client_tools_are_named(tmp_path, monkeypatch):
 
 
 def test_restore_command_exit_status(tmp_path, capsys):
-    """Issue 10: `relance restore` of a missing file exits 1 with a message on standard error."""
+    """Issue 10: `relance restore` of a missing file exits 1 with a message on standard error, in
+    English or in French (the default)."""
     from relance.ops.management.commands.restore import Command
 
-    with pytest.raises(SystemExit) as exit_info:
-        Command().run_from_argv(["relance", "restore", str(tmp_path / "missing.dump"), "--language", "en"])
-    assert exit_info.value.code == 1 and "no such backup file" in capsys.readouterr().err
+    for language, text in (["--language", "en"], "no such backup file"), ([], "ce fichier de sauvegarde n'existe pas"):
+        with pytest.raises(SystemExit) as exit_info:
+            Command().run_from_argv(["relance", "restore", str(tmp_path / "missing.dump"), *language])
+        assert exit_info.value.code == 1 and text in capsys.readouterr().err
