@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
@@ -385,9 +385,15 @@ def _sqlite_restore(alias: str, path: Path) -> None:
         source.close()
 
 
-def _pg_restore(alias: str, path: Path) -> None:
+def _pg_restore(alias: str, path: Path, progress: Progress | None) -> None:
     conn = connections[alias]
-    with conn.cursor() as cursor:  # objects of newer migrations, absent from the dump, go too
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        others = cursor.fetchone()[0]
+        if others and progress:
+            progress(_("Warning: %(count)s other session(s) use this database; the restoration waits for their locks. "
+                       "Stop relance serve and the workers.") % {"count": others})
+        # Objects of newer migrations, absent from the dump, go too.
         for name in conn.introspection.table_names(cursor):
             cursor.execute(f"DROP TABLE IF EXISTS {conn.ops.quote_name(name)} CASCADE")
     conn.close()
@@ -413,7 +419,7 @@ def restore(path: Path, manifest: dict, *, replace: bool, progress: Progress | N
     if manifest["engine"] == "sqlite":
         _sqlite_restore(alias, path)
     else:
-        _pg_restore(alias, path)
+        _pg_restore(alias, path, progress)
     connections[alias].close()
     return {"kind": kind, "file": str(path), "created_at": manifest["created_at"],
             "migrations_applied": migrate_if_needed(alias, progress), "content": manifest.get("content", {})}
@@ -431,8 +437,16 @@ def migrate_if_needed(alias: str, progress: Progress | None = None) -> int:
     return len(plan)
 
 
-def contacts_without_key() -> list:
-    """Contacts (not erased) whose data key the key store no longer holds: erased after the backup."""
+def contacts_without_key() -> list | None:
+    """Contacts (not erased) whose data key the key store no longer holds: erased after the backup.
+    None when one of the databases cannot answer (e.g. a key store not set up yet)."""
+    try:
+        return _contacts_without_key()
+    except DatabaseError:
+        return None
+
+
+def _contacts_without_key() -> list:
     from relance.contacts.models import Contact
     from relance.keystore.models import SubjectKey
 

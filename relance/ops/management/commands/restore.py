@@ -72,8 +72,10 @@ class Command(BaseCommand):
         keys.clear_caches()
         summary = {"restored": done, "unreadable_contacts": 0, "erased_again": 0}
         unreadable = backup.contacts_without_key()
-        summary["unreadable_contacts"] = len(unreadable)
-        if unreadable:
+        summary["unreadable_contacts"] = None if unreadable is None else len(unreadable)
+        if unreadable is None:
+            self.say(_("The contacts' data keys could not be checked: is the key store set up (relance setup)?"))
+        elif unreadable:
             self.say(ngettext(
                 "%(count)s contact of this backup has no data key in the key store: it was erased after the backup "
                 "was made, and its fields cannot be read by anyone (R-60).",
