@@ -25,9 +25,43 @@ def redact(text: str) -> str:
     return PHONE_RE.sub("[phone]", EMAIL_RE.sub("[email]", text))
 
 
+def safe_path(path: str) -> str:
+    """A request path fit for a log: never its query string (a search, a number, an address...);
+    and a path the application does not serve (a 404: anything typed, such as a name) cut after its
+    longest prefix that it does serve, e.g. `/app/contacts/…`."""
+    from django.urls import Resolver404, resolve
+
+    def served(candidate: str) -> bool:
+        try:
+            match = resolve(candidate)
+        except Resolver404:
+            return False
+        return ".*" not in (match.route or "")  # a catch-all (the API's JSON 404) serves nothing
+
+    path = (path or "/").split("?", 1)[0]
+    if served(path):
+        return path
+    segments = [part for part in path.split("/") if part]
+    for end in range(len(segments) - 1, 0, -1):
+        prefix = "/" + "/".join(segments[:end]) + "/"
+        if served(prefix):
+            return prefix + "…"
+    return "/…"
+
+
 class RedactPersonalData(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        request = getattr(record, "request", None)
+        path = getattr(request, "path", None)
+        if isinstance(path, str):
+            # Django's request loggers ("Not Found: /path", "Internal Server Error: /path") and the
+            # request they carry: the path of an unknown address and every query string stay out.
+            shown = safe_path(path)
+            full_path = request.get_full_path() if hasattr(request, "get_full_path") else path
+            message = message.replace(full_path, shown).replace(path, shown)
+            record.msg, record.args = message, None
+            record.request = f"{getattr(request, 'method', '')} {shown}"
         if looks_personal(message):
             record.msg, record.args = redact(message), None
         return True

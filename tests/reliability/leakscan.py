@@ -100,6 +100,9 @@ def trie_pattern(words: Iterable[str]) -> str:
     return build(root)
 
 
+_COMPILED: dict[tuple[str, ...], tuple[re.Pattern | None, dict[str, str]]] = {}
+
+
 @dataclass
 class Finding:
     source: str
@@ -122,23 +125,36 @@ class Scanner:
     allowed: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED))
     scanned: dict[str, int] = field(default_factory=dict)
 
+    ignore: frozenset[str] = frozenset()
+
     def __post_init__(self):
-        self.values = sorted({v for v in self.values if v and v.strip()})
-        self.kinds: dict[str, str] = {}
-        for value in self.values:
-            for form in forms_of(value):
-                self.kinds.setdefault(form.lower(), kind_of(value))
-        pattern = trie_pattern(sorted(self.kinds, key=len, reverse=True)) if self.kinds else None
-        self.known = re.compile(pattern, re.IGNORECASE) if pattern else None
+        self.values = tuple(sorted({v for v in self.values if v and v.strip()}))
+        if self.values not in _COMPILED:  # a big set takes seconds to compile: scanners of one set share it
+            owners: dict[str, str] = {}
+            for value in self.values:
+                for form in forms_of(value):
+                    owners.setdefault(form.lower(), value)
+            pattern = trie_pattern(sorted(owners, key=len, reverse=True)) if owners else None
+            if len(_COMPILED) >= 4:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[self.values] = (re.compile(pattern, re.IGNORECASE) if pattern else None, owners)
+        self.known, self.owners = _COMPILED[self.values]
         self.allow = [re.compile(p, re.IGNORECASE) for p in self.allowed]
+
+    def but(self, ignored) -> Scanner:
+        """The same scanner, ignoring some of its values (a person's own values in their export)."""
+        return Scanner(self.values, patterns=self.patterns, allowed=self.allowed, scanned=self.scanned,
+                       ignore=frozenset(ignored))
 
     # --- matching -------------------------------------------------------------------------------
     def matches(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, kind) of every finding in `text`, sorted, overlapping ones merged."""
         spans = []
         if self.known is not None:
-            spans += [(m.start(), m.end(), self.kinds.get(m.group().lower(), "value"))
-                      for m in self.known.finditer(text)]
+            for m in self.known.finditer(text):
+                owner = self.owners.get(m.group().lower(), "")
+                if owner not in self.ignore:
+                    spans.append((m.start(), m.end(), kind_of(owner) if owner else "value"))
         if self.patterns:
             spans += [(m.start(), m.end(), "email") for m in EMAIL.finditer(text)
                       if not any(a.search(m.group()) for a in self.allow)]
