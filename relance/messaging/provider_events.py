@@ -12,7 +12,7 @@ from django.db import close_old_connections, connections
 from relance.providers.base import Inbound, Listener, Receipt
 
 from . import inbound as inbound_replies
-from .receipts import apply_receipt
+from .receipts import apply_receipts
 
 
 class WorkerListener(Listener):
@@ -22,8 +22,7 @@ class WorkerListener(Listener):
     def receipts(self, provider: str, receipts: list[Receipt]) -> None:
         close_old_connections()
         try:
-            for receipt in receipts:
-                apply_receipt(provider, receipt)
+            apply_receipts(provider, receipts)
         finally:
             connections.close_all()
 

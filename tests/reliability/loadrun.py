@@ -17,7 +17,9 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).with_name("load.lua")
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-TRACEBACK = re.compile(r"^Traceback \(most recent call last\):|^\S*(Error|Exception): |^ERROR |\bCRITICAL\b", re.M)
+# A traceback, plain or inside a JSON log line (relance.lib.logs), or a record logged at error level or above.
+TRACEBACK = re.compile(r'Traceback \(most recent call last\)|"level": "(error|critical)"|^(\w+\.)*\w*(Error|Exception): '
+                       r'|^(ERROR|CRITICAL)[: ]', re.M)
 
 
 def wrk_path() -> str | None:

@@ -24,17 +24,20 @@ the delay is lifted afterwards and the rest drains at full speed.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from conftest import needs
 from relance.bench import dispatch as bench_dispatch
 from relance.bench import http as bench_http
 from relance.bench import world as bench_world
@@ -42,12 +45,12 @@ from relance.consent import services as consent
 from relance.messaging import outbox
 from relance.messaging.models import Message, Template
 from relance.providers import services as providers
-from relance.providers.testing.smsc import smsc, smsc_process  # noqa: F401 (fixtures)
+from relance.providers.testing import smsc as smsc_fixtures
 from relance.reminders.models import Event
 from tests.reliability import loadrun
 from tests.reliability.scale import record, scale
 
-pytestmark = [pytest.mark.django_db(databases=["default", "keys"], transaction=True)]
+smsc_process, smsc = smsc_fixtures.smsc_process, smsc_fixtures.smsc  # the simulator's fixtures, used here
 
 SECONDS = scale(15, 300)
 CONTACTS = scale(2_000, 5_000)
@@ -213,22 +216,22 @@ class Sampler:
 # --- the test --------------------------------------------------------------------------------------
 @pytest.mark.postgres
 @pytest.mark.chaos
-def test_the_api_answers_every_request_under_load_while_the_worker_sends(smsc, tmp_path):  # noqa: F811
+@pytest.mark.django_db(databases=["default", "keys"], transaction=True)
+def test_the_api_answers_every_request_under_load_while_the_worker_sends(request, tmp_path):
     """R-10, R-11, R-23, R-27, R-29, R-65, SPEC §4 (idempotency) and §7: sustained API load from a second
     process, the worker sending meanwhile: no error, no 5xx, nothing lost, latency recorded."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the server, the worker and wrk's load share one database from three processes")
-    from conftest import needs
-
     needs("wrk", loadrun.wrk_path() is not None, "install it with `make wrk` (Debian package wrk)")
+    simulator = request.getfixturevalue("smsc")  # after the skip: no simulator started on SQLite
     t0 = time.monotonic()
-    seeded = seed(smsc)
+    seeded = seed(simulator)
     org = seeded["org"]
     secret = bench_http.api_key(org, SCOPES)
     data = data_file(tmp_path, seeded, secret)
     setup_seconds = round(time.monotonic() - t0, 1)
     delay = smsc_delay_ms(MESSAGES, SECONDS)
-    smsc.behaviour(delay_ms=delay)
+    simulator.behaviour(delay_ms=delay)
 
     server = Child(tmp_path, "server", "serve", "--host", "127.0.0.1", "--port", "0", "--threads", str(SERVER_THREADS))
     worker = None
@@ -237,8 +240,9 @@ def test_the_api_answers_every_request_under_load_while_the_worker_sends(smsc, t
         wait_ready(port, secret)
         worker = Child(tmp_path, "worker", "worker", "--name", "load-worker")
         worker.wait_for(re.compile(r"Worker \S+ started"))
+        simulator.wait_for(lambda stats: stats["submits"] > 0, timeout=60)  # the load starts once the worker sends
         before = bench_http.load_average()
-        sampler = Sampler(smsc)
+        sampler = Sampler(simulator)
         sampler.start()
         started = timezone.now()
         result = loadrun.run_wrk(f"http://127.0.0.1:{port}", data, seconds=SECONDS, threads=THREADS,
@@ -246,7 +250,7 @@ def test_the_api_answers_every_request_under_load_while_the_worker_sends(smsc, t
         ended = timezone.now()
         sampler.stop()
         after = bench_http.load_average()
-        smsc.behaviour(delay_ms=0)  # the rest drains at full speed
+        simulator.behaviour(delay_ms=0)  # the rest drains at full speed
         at_end = statuses(org)
         drain_started = time.monotonic()
         deadline = drain_started + scale(90, 900)
@@ -261,7 +265,7 @@ def test_the_api_answers_every_request_under_load_while_the_worker_sends(smsc, t
             worker.stop()
         server.stop()
     server_log, worker_log = server.output(), worker.output()
-    smsc_stats = smsc.stats(since=1 << 53)
+    smsc_stats = simulator.stats(since=1 << 53)
     events = Event.objects.for_org(org).count()
 
     window = (ended - started).total_seconds()
@@ -306,3 +310,88 @@ def test_the_api_answers_every_request_under_load_while_the_worker_sends(smsc, t
     assert figures["lost"] == 0, final
     assert final.get(Message.Status.DELIVERED, 0) == MESSAGES, final
     assert smsc_stats["submits"] == MESSAGES, smsc_stats
+
+
+# --- the detectors catch a planted fault ----------------------------------------------------------
+class StubApi(BaseHTTPRequestHandler):
+    """Answers as the API would (JSON, keep-alive), or, when `faulty`, a 500 every fifth request and a
+    connection closed without an answer every seventh."""
+
+    protocol_version = "HTTP/1.1"
+    faulty = False
+    count = 0
+    lock = threading.Lock()
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with StubApi.lock:
+            StubApi.count += 1
+            n = StubApi.count
+        if self.faulty and n % 7 == 0:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status = 500 if self.faulty and n % 5 == 0 else 200
+        body = b'{"id": 1, "processes_health_data": false}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def stub_load(tmp_path, faulty: bool) -> dict:
+    handler = type("Stub", (StubApi,), {"faulty": faulty})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    data = tmp_path / "stub-data.txt"
+    data.write_text(f"key rlk_stub\nnonce stub\npurpose 1\nconsent_purpose 2\nnotice 3\ncontact {uuid.uuid4()}\n"
+                    f"message {uuid.uuid4()}\n")
+    try:
+        return loadrun.run_wrk(f"http://127.0.0.1:{server.server_address[1]}", data, seconds=1, threads=1,
+                               connections=2, timeout_seconds=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_load_check_catches_server_errors_and_dropped_connections(tmp_path):
+    """Planted fault (issue 9: a detector must be able to fail): a server answering 500s and dropping
+    connections is reported by loadrun.problems; the same server without faults is not."""
+    needs("wrk", loadrun.wrk_path() is not None, "install it with `make wrk` (Debian package wrk)")
+    healthy = stub_load(tmp_path, faulty=False)
+    assert loadrun.problems(healthy) == [], healthy
+    assert healthy["requests"] > 0 and healthy["statuses"] == {"200": healthy["requests"]}
+    assert set(healthy["latency_ms"]) >= {"p50", "p90", "p99", "max"}
+    faulty = stub_load(tmp_path, faulty=True)
+    found = " | ".join(loadrun.problems(faulty))
+    assert faulty["statuses"].get("500") and faulty["non_2xx_3xx"] == faulty["statuses"]["500"], faulty
+    assert "server errors (5xx)" in found and "statuses outside 2xx" in found
+    assert "socket errors" in found and faulty["socket_errors"]["read"] > 0, faulty
+
+
+def test_the_log_check_catches_a_traceback_and_an_error_record():
+    """Planted fault: a traceback (plain or in a JSON log line) or an error record is found; the
+    server's ordinary lines (info, waitress's queue warnings) are not."""
+    ordinary = "\n".join([
+        "Relance is serving on http://127.0.0.1:8000/ (Ctrl+C to stop)",
+        '{"time": "t", "level": "info", "logger": "relance.worker", "message": "worker started"}',
+        '{"time": "t", "level": "warning", "logger": "waitress.queue", "message": "Task queue depth is 1"}',
+    ])
+    assert loadrun.tracebacks(ordinary) == []
+    planted = [
+        '{"time": "t", "level": "error", "logger": "django.request", "message": "Internal Server Error: /api/v1/x", '
+        '"error": "Traceback (most recent call last):\\n  File ..."}',
+        "Traceback (most recent call last):",
+        "django.db.utils.OperationalError: deadlock detected",
+        "ERROR:waitress:Exception while serving /api/v1/messages",
+    ]
+    for line in planted:
+        assert loadrun.tracebacks(ordinary + "\n" + line) == [line], line

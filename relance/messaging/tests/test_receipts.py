@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from relance.consent.tests.helpers import make_purpose
 from relance.contacts.models import Contact
 from relance.messaging import outbox
-from relance.messaging.models import Message, MessageEvent
-from relance.messaging.receipts import apply_receipt
+from relance.messaging.models import EarlyReceipt, Message, MessageEvent
+from relance.messaging.receipts import apply_receipt, apply_receipts
 from relance.providers.base import Receipt
 from relance.testing import make_contact, make_org
 
@@ -141,3 +142,39 @@ def test_it_finds_the_message_of_another_organisation_by_its_reference(setup, wo
     mine = sent_sms(contact, purpose, "locmem-a")
     apply_receipt("locmem", Receipt("locmem-b", "delivered"))
     assert fresh(other).status == Message.Status.DELIVERED and fresh(mine).status == Message.Status.SENT
+
+
+# --- a batch, as an SMPP bind hands them over (apply_receipts) -------------------------------------
+def test_a_batch_has_the_outcome_of_its_receipts_applied_one_by_one(setup):
+    """R-29: delivered, failed (three permanent failures of one number in one batch invalidate it),
+    intermediate, repeated, unknown (kept as an early receipt), no reference: as apply_receipt does."""
+    org, purpose, contact = setup
+    other = make_contact(org)
+    delivered, ignored = sent_sms(other, purpose, "p-1"), sent_sms(other, purpose, "p-2")
+    failures = [sent_sms(contact, purpose, f"f-{n}") for n in range(3)]
+    batch = [Receipt("p-1", "delivered"), Receipt("p-2", "accepted"), Receipt("p-1", "failed", permanent=True),
+             *(Receipt(f"f-{n}", "failed", error="unknown_subscriber", permanent=True) for n in range(3)),
+             Receipt("early-1", "delivered"), Receipt("early-2", "accepted"), Receipt("", "delivered")]
+    assert apply_receipts("locmem", batch) == 6
+    assert fresh(delivered).status == Message.Status.DELIVERED and kinds(delivered).count("delivered") == 1
+    assert fresh(ignored).status == Message.Status.SENT
+    assert all(fresh(m).status == Message.Status.FAILED and fresh(m).reason == "unknown_subscriber" for m in failures)
+    stored = Contact.objects.for_org(org).get(pk=contact.pk)
+    assert stored.permanent_failures == 3 and stored.number_valid is False
+    # Only a final receipt for an unknown reference is kept: its message may be being recorded as sent.
+    assert list(EarlyReceipt.objects.values_list("provider", "provider_ref", "status")) == [
+        ("locmem", "early-1", "delivered")]
+
+
+def test_a_batch_costs_a_few_statements_per_known_receipt_and_none_per_early_one(setup):
+    """Under load the receipts must keep up with the sends: one transaction and one lookup per batch
+    (before: a transaction and eight round trips per receipt, tests/reliability/test_load.py)."""
+    org, purpose, contact = setup
+    known = [sent_sms(contact, purpose, f"k-{n}") for n in range(30)]
+    with CaptureQueriesContext(connection) as early:
+        apply_receipts("locmem", [Receipt(f"unknown-{n}", "delivered") for n in range(30)])
+    with CaptureQueriesContext(connection) as applied:
+        apply_receipts("locmem", [Receipt(f"k-{n}", "delivered") for n in range(30)])
+    assert EarlyReceipt.objects.count() == 30 and len(early.captured_queries) <= 6
+    assert all(fresh(m).status == Message.Status.DELIVERED for m in known)
+    assert len(applied.captured_queries) <= 5 * 30 + 6, len(applied.captured_queries)
