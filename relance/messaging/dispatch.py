@@ -300,7 +300,8 @@ def prepare(messages: list[Message], batch: Batch) -> tuple[list[tuple[Message, 
         message.sender = sender_of(message, batch)
         ready.append((message, Outgoing(ref=str(message.pk), channel=message.channel, to=to, body=rendered.text,
                                         sender=message.sender, subject=rendered.subject,
-                                        encoding=rendered.encoding or "", segments=rendered.segments or 1)))
+                                        encoding=rendered.encoding or "", segments=rendered.segments or 1,
+                                        valid_until=message.valid_until)))
     return ready, failed
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 _log = logging.getLogger("relance.providers")
 
@@ -35,6 +36,7 @@ class Outgoing:
     subject: str = ""
     encoding: str = "GSM-7"
     segments: int = 1
+    valid_until: datetime | None = None  # R-23: never handed to a provider after this
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,11 @@ def send_one_by_one(batch: list[Outgoing], send_one, *, vendor: str) -> list[Res
     timeout per message; they never left, so they are deferred (no attempt spent, free to fail over)."""
     results: list[Result] = []
     for index, out in enumerate(batch):
+        if out.valid_until is not None and datetime.now(UTC) >= out.valid_until:
+            # Its validity ended while the batch was on its way (R-23): not sent; deferred, the next
+            # decision closes it as expired.
+            results.append(Result(out.ref, Result.RETRY, error="expired", detail={"deferred": True, "expired": True}))
+            continue
         try:
             result = send_one(out)
         except ProviderError as exc:

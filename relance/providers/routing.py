@@ -176,7 +176,8 @@ class Router:
                 kept = [Sent(out, r, account.label) for out, r in zip(chunk, results, strict=True)
                         if r.detail.get("reconcile")]
                 return answers + kept, movable + pending
-            circuit.record_success(account)
+            if any(not r.detail.get("expired") for r in results):  # the account was called at all
+                circuit.record_success(account)
             answers += _pair(chunk, results, account.label)
         return answers, []
 
@@ -191,8 +192,9 @@ class Router:
             return [Result.retry(out.ref, exc.code or "provider_error") for out in chunk], True, exc.code or "provider_error"
         by_ref = {r.ref: r for r in results}
         ordered = [by_ref.get(out.ref) or Result.retry(out.ref, "no_answer") for out in chunk]
-        all_retry = all(r.status == Result.RETRY for r in ordered)
-        return ordered, all_retry, (ordered[0].error if all_retry and ordered else "")
+        called = [r for r in ordered if not r.detail.get("expired")]  # past validity: never handed over
+        all_retry = bool(called) and all(r.status == Result.RETRY for r in called)
+        return ordered, all_retry, (called[0].error if all_retry else "")
 
 
 def _pair(items: list[Outgoing], results: list[Result], label: str) -> list[Sent]:

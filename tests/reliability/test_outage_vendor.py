@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -133,6 +133,7 @@ def test_a_vendor_outage_of_500s_then_timeouts_loses_nothing_and_sends_nothing_l
     lost = [pk for pk, m in rows.items() if m.status not in FINAL | {Message.Status.FAILED}]
     sent_late = [pk for pk, m in rows.items() if m.valid_until and any(at > m.valid_until for at in
                                                                         taken_at.get(m.recipient.phone, []))]
+    late_by = [max(at for at in taken_at[rows[pk].recipient.phone]) - rows[pk].valid_until for pk in sent_late]
     unmarked = [pk for pk, m in rows.items()
                 if copies[m.recipient.phone] > (1 if m.status == Message.Status.SENT else 0) + reconcile[pk]]
     never_sent = [pk for pk, m in rows.items() if m.status == Message.Status.SENT and copies[m.recipient.phone] < 1]
@@ -147,6 +148,7 @@ def test_a_vendor_outage_of_500s_then_timeouts_loses_nothing_and_sends_nothing_l
         "faults_injected": {"http_500": faulty.answered["error"], "timeouts": faulty.answered["hang"]},
         "statuses": dict(statuses), "lost": len(lost), "failed": statuses.get(Message.Status.FAILED, 0),
         "expired": statuses.get(Message.Status.EXPIRED, 0), "sent_late": len(sent_late),
+        "sent_late_by_max_s": round(max(late_by).total_seconds(), 3) if late_by else 0,
         "duplicated": duplicated, "marked_reconcile": len(reconcile), "duplicates_unmarked": len(unmarked),
         "through_backup": through_backup, "circuits": circuits, "rounds": run.rounds,
         "round_p50_s": round(percentile(run.durations, 0.5), 3), "round_p99_s": round(percentile(run.durations, 0.99), 3),
@@ -242,3 +244,23 @@ def test_every_http_vendor_marks_an_unanswered_message_for_reconciliation(kind):
         assert (result.status, result.detail.get("reconcile")) == (Result.RETRY, True), (kind, text)
     with pytest.raises(ProviderError):
         answer(HttpFailure("transport error: ConnectError"))
+
+
+def test_a_message_whose_validity_ends_on_its_way_is_never_handed_to_the_vendor_R23():
+    """R-23: the validity is checked again at the moment each message is handed to an HTTP vendor (a
+    round's calls take time: 500s from a first account, a timeout); past it, the message is not sent
+    but deferred, and the worker's next decision closes it as expired."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    batch = [Outgoing(ref=f"m{i}", channel="sms", to=f"+3361000{i:04d}", body="Rappel",
+                      valid_until=past if i == 1 else None) for i in range(3)]
+    with FaultyTwilio() as vendor:
+        provider = TwilioProvider(AccountConfig(
+            id=1, label="twilio:1", kind="twilio", channel="sms",
+            credentials={"account_sid": TWILIO_SID, "auth_token": "test-token"},
+            options={"base_url": vendor.url, "sender": "RELANCE"}))
+        with provider:
+            results = provider.send(batch)
+        taken = sorted(to for to, _ in vendor.taken)
+    assert [r.status for r in results] == [Result.SENT, Result.RETRY, Result.SENT]
+    assert (results[1].error, results[1].detail) == ("expired", {"deferred": True, "expired": True})
+    assert taken == ["+33610000000", "+33610000002"]
