@@ -101,6 +101,39 @@ def test_the_standalone_command_exits_1_on_a_finding(tmp_path):
     assert X["email"] not in leaky.stdout
 
 
+def test_django_request_logs_carry_neither_the_query_string_nor_an_unknown_path(rf):
+    """R-61: "Not Found: /path" and its request, as Django logs them, through the project's filter and
+    JSON formatter: a number, an address or a name typed in the URL stays out of the line (without
+    the filter, the scan finds all three: the test can fail)."""
+    import io
+
+    from django.http import HttpResponseNotFound
+    from django.utils.log import log_response
+
+    from relance.lib.logs import JsonFormatter, RedactPersonalData
+
+    request = rf.get(f"/app/contacts/{X['phone']}/{X['last_name']}/", {"q": X["last_name"], "email": X["email"],
+                                                                      "phone": X_TYPED_PHONE})
+    lines = {}
+    for filtered in (True, False):
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        if filtered:
+            handler.addFilter(RedactPersonalData())
+        logger = logging.getLogger("django.request")
+        logger.addHandler(handler)
+        try:
+            log_response("Not Found: %s", request.path, response=HttpResponseNotFound(), request=request)
+        finally:
+            logger.removeHandler(handler)
+        lines[filtered] = stream.getvalue()
+    scanner = Scanner([X["last_name"], X["phone"], X["email"]], patterns=True)
+    assert scanner.scan_text(lines[True], "filtered") == [], lines[True]
+    assert '"/app/contacts/…"' in lines[True] or "/app/contacts/…" in lines[True]
+    assert {f.kind for f in scanner.scan_text(lines[False], "unfiltered")} == {"name", "phone", "email"}
+
+
 # --- the children -----------------------------------------------------------------------------
 class Child:
     """`relance serve` or `relance worker` with the test databases; stdout and stderr to files."""
@@ -196,6 +229,7 @@ def test_no_clear_personal_value_in_dumps_logs_error_pages_or_other_peoples_expo
     from relance.contacts.models import Contact, SuppressionEntry
     from relance.messaging.models import Message, Template
     from relance.ops.demo import DEMO_PERSONAL_VALUES, load_demo
+    from relance.privacy.models import AccessExport
     from relance.providers.models import ProviderAccount
     from relance.providers.services import create_account
     from relance.providers.twilio.receipts import signature
@@ -321,9 +355,12 @@ def test_no_clear_personal_value_in_dumps_logs_error_pages_or_other_peoples_expo
         # 3. Error pages, with personal values in the URL, the body or the headers.
         lap("STOP and export")
         errors.update(provoke_errors(base, staff, api, hook, stop, x_id))
-        errors.update(provoke_500(client, admin, org))
+        errors.update(provoke_500(client, admin, org, api_secret))
         lap("error pages")
         dumps_before = {"main": dump_database("default"), "keys": dump_database("keys")}
+        stored = re.search(rf"COPY public\.{AccessExport._meta.db_table} .*?\n(.+?)\n\\\.", dumps_before["main"], re.S)
+        assert stored and str(export_id) in stored.group(1), "the export is not in the dump: nothing proved at rest"
+        lap("dumps before erasure")
         erased = staff.form(f"/app/contacts/{x_id}/erase/", {"understood": "on"})
         assert erased.status_code == 302
         assert Contact.objects.for_org(org).get(pk=x_id).status == Contact.Status.ERASED
@@ -336,7 +373,7 @@ def test_no_clear_personal_value_in_dumps_logs_error_pages_or_other_peoples_expo
         root.removeHandler(handler)
         handler.close()
 
-    lap("dumps and erasure")
+    lap("erasure")
     # 4. The scan.
     dumps_after = {"main": dump_database("default"), "keys": dump_database("keys")}
     lap("dumps at the end")
@@ -434,7 +471,7 @@ def provoke_errors(base: str, staff: Staff, api: Api, hook: str, stop: dict, x_i
     return bodies
 
 
-def provoke_500(client, admin, org) -> dict[str, bytes]:
+def provoke_500(client, admin, org, api_secret: str) -> dict[str, bytes]:
     """A 500 while searching for the person, in-process (the product has no failing view to call over
     HTTP): the database fails under the search; neither the page nor the log may carry what was typed."""
     from django.db import OperationalError
@@ -449,13 +486,17 @@ def provoke_500(client, admin, org) -> dict[str, bytes]:
     sign_in(client, admin, org)
     client.raise_request_exception = False
     bodies = {}
-    original_name, original_phone = contacts.find_by_last_name, contacts.find_by_phone
-    contacts.find_by_last_name = contacts.find_by_phone = broken
+    original = contacts.find_by_last_name, contacts.find_by_phone, contacts.lookup
+    contacts.find_by_last_name = contacts.find_by_phone = contacts.lookup = broken
     try:
         for query in (X["last_name"], X_TYPED_PHONE):
             answer = client.post("/app/contacts/", {"q": query, "by": "auto"})
             assert answer.status_code == 500
             bodies[f"500 search {query[:3]}"] = answer.content
+        answer = client.post("/api/v1/contacts/lookup", {"phone": X["phone"], "email": None, "external_ref": None},
+                             content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_secret}")
+        assert answer.status_code == 500, answer.content
+        bodies["500 api lookup"] = answer.content
     finally:
-        contacts.find_by_last_name, contacts.find_by_phone = original_name, original_phone
+        contacts.find_by_last_name, contacts.find_by_phone, contacts.lookup = original
     return bodies
