@@ -28,12 +28,12 @@ from tests.reliability.scale import record, scale
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
-COUNT = scale(100, 1000)
+COUNT = scale(80, 1000)
 BATCH = scale(20, 100)
 RETRY_BASE = scale(1, 5)  # RELANCE_RETRY_BASE_SECONDS: six attempts span 31 bases (x 0.5-1.5), beyond the outage
-BUSY_UNTIL = scale(1.5, 15.0)  # 421 after one message per connection, from the start to here (seconds)
-GREYLIST_UNTIL = scale(3.0, 30.0)  # then 451 to every RCPT until here
-DOWN_UNTIL = scale(5.0, 60.0)  # then no server until here; then it accepts
+BUSY_UNTIL = scale(1.0, 15.0)  # 421 after one message per connection, from the start to here (seconds)
+GREYLIST_UNTIL = scale(2.0, 30.0)  # then 451 to every RCPT until here
+DOWN_UNTIL = scale(3.5, 60.0)  # then no server until here; then it accepts
 GONE = "gone@example.org"
 FINAL = {Message.Status.SENT, Message.Status.EXPIRED, Message.Status.FAILED}
 

@@ -32,11 +32,11 @@ from tests.reliability.scale import record, scale
 
 pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
-PER_ORG = scale(100, 1500)  # messages per organisation
+PER_ORG = scale(80, 1500)  # messages per organisation
 BATCH = scale(25, 200)
 TIMEOUT = scale(0.5, 2.0)  # the account's HTTP timeout (option `timeout`), seconds
-ERRORS_UNTIL = scale(2.0, 30.0)  # 500s from the start to here (seconds)
-HANG_UNTIL = scale(4.0, 60.0)  # then no answer until here; then the vendor recovers
+ERRORS_UNTIL = scale(1.5, 30.0)  # 500s from the start to here (seconds)
+HANG_UNTIL = scale(3.0, 60.0)  # then no answer until here; then the vendor recovers
 MARGIN = 1.0  # seconds a provider call may take beyond its timeout (a loaded CI machine)
 FINAL = {Message.Status.SENT, Message.Status.EXPIRED}
 
