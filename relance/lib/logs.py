@@ -36,6 +36,8 @@ def safe_path(path: str) -> str:
             match = resolve(candidate)
         except Resolver404:
             return False
+        except Exception:  # a logging filter must not fail (the URLconf may not load yet)
+            return False
         return ".*" not in (match.route or "")  # a catch-all (the API's JSON 404) serves nothing
 
     path = (path or "/").split("?", 1)[0]
