@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints, field_validator
 
 MAX_PAGE = 200
 
 
 class Strict(Schema):
-    """Request bodies refuse unknown fields, so a typo is reported instead of silently ignored."""
+    """Request bodies refuse unknown fields, so a typo is reported instead of silently ignored.
+
+    Every aware date-time is taken in UTC: an offset such as +21:25 (ISO 8601 allows it, PostgreSQL's
+    timestamptz does not beyond ±15:59) was a 500 on PostgreSQL (tests/reliability/test_api_fuzz.py)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            try:
+                return value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("date out of range") from None
+        return value
 
 
 class ErrorOut(Schema):

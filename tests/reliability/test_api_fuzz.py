@@ -245,3 +245,12 @@ def test_a_rights_request_received_before_the_gdpr_is_refused(world):
     response = ApiClient(world.key_a).post("/rights-requests", {"kind": "erasure", "received_at": "0394-03-01T11:25:07Z"})
     assert response.status_code == 422, response.content
     assert "received_at" in response.json()["fields"]
+
+
+@pytest.mark.parametrize("moment", ["2024-01-01T00:00:00+21:25", "2024-01-01T00:00:00-23:59", "0001-01-01T00:00:00+05:00"])
+def test_a_date_time_offset_postgresql_cannot_store_is_not_a_500(world, moment):
+    """SPEC §4: an ISO 8601 offset beyond PostgreSQL's ±15:59 (a 500 on notify-authority) is taken in UTC."""
+    from relance.api.tests.conftest import ApiClient
+
+    response = ApiClient(world.key_a).post("/rights-requests", {"kind": "erasure", "received_at": moment})
+    assert response.status_code in (201, 422), response.content

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 SECRET = "s3cret-shared"
 DEEP_ARRAY = ("[" * 10_000 + "]" * 10_000).encode()
 DEEP_OBJECT = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
+DEEP_NUL = ("[" * 10_000 + '"\\u0000"' + "]" * 10_000).encode()  # any NUL filter must survive the nesting
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
@@ -63,6 +64,7 @@ def api_cases(settings) -> list[tuple[str, bytes, str, set[int]]]:
         ("oversized", oversized(limit), JSON, {413}),
         ("nested 10,000 arrays", DEEP_ARRAY, JSON, {400}),
         ("nested 10,000 objects", DEEP_OBJECT, JSON, {400}),
+        ("nested 10,000 with a NUL", DEEP_NUL, JSON, {400, 422}),
         ("invalid UTF-8", b'{"name": "\xff\xfe\xc3"}', JSON, {400}),
         ("truncated", b'{"name": "Accueil", "code": "acc', JSON, {400}),
         ("wrong content type", b"name=Accueil&code=acc", FORM, {400}),
