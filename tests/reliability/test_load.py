@@ -16,9 +16,11 @@ the load every seeded message reaches a final state (R-29: delivered by its rece
 submitted twice; neither child wrote a traceback or an error log. The latency distribution and
 requests/s are recorded (`load-api`) for docs/reliability.md.
 
-The simulator answers each submit_sm after `delay_ms` during the load (an SMSC's latency: 32 in
-flight, about 160 submits/s at most), so that the worker cannot drain the outbox before the load ends;
-the delay is lifted afterwards and the rest drains at full speed.
+The simulator answers each submit_sm after `delay_ms` during the load (an SMSC's latency; with 32 in
+flight it caps the worker at 80 % of messages/seconds, 200 ms and 160 submits/s at both scales), so
+that the worker cannot drain the outbox before the load ends; the delay is lifted afterwards and the
+rest drains at full speed. This test found receipts applied one transaction each falling behind the
+sends (the SMSC waited tens of seconds for its deliver_sm_resp): relance.messaging.receipts.apply_receipts.
 """
 
 from __future__ import annotations
@@ -287,6 +289,7 @@ def test_the_api_answers_every_request_under_load_while_the_worker_sends(request
         "events_created": events, "idempotent_replays": result.get("replayed", 0),
         "setup_seconds": setup_seconds, "drain_seconds": drain_seconds,
         "server_log_errors": len(loadrun.tracebacks(server_log)), "worker_log_errors": len(loadrun.tracebacks(worker_log)),
+        "server_log_warnings": server_log.count('"level": "warning"'),
         "statuses": result["statuses"], "sent": result["sent"], "answered": result["answered"],
         "latency_ms": lat, "sent_per_third": sent_thirds, "outbox_at_end_of_load": at_end, "outbox_final": final,
         "smsc": {k: v for k, v in smsc_stats.items() if isinstance(v, int)},
