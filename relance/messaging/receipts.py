@@ -70,8 +70,8 @@ def apply_receipts(provider: str, receipts: list[Receipt]) -> int:
 
     The outcome of `apply_receipt` for each, in order, with one transaction and one lookup per
     RECEIPTS_PER_TRANSACTION receipts and the early ones written at once: one by one, each receipt
-    cost a transaction and eight round trips, and under load the receipts fell behind the sends (the
-    SMSC waited tens of seconds for its deliver_sm_resp). The provider lock is taken first, before
+    cost a transaction and eight round trips, and on a saturated machine under API load the receipts
+    fell behind the sends (the SMSC waited tens of seconds for its deliver_sm_resp). The provider lock is taken first, before
     any row: a record of messages as sent takes it after writing only its own rows, so the two wait
     for each other but never deadlock; whichever commits first, the other sees it (as above)."""
     ours = 0
