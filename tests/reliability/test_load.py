@@ -19,7 +19,7 @@ requests/s are recorded (`load-api`) for docs/reliability.md.
 The simulator answers each submit_sm after `delay_ms` during the load (an SMSC's latency; with 32 in
 flight it caps the worker at 80 % of messages/seconds, 200 ms and 160 submits/s at both scales), so
 that the worker cannot drain the outbox before the load ends; the delay is lifted afterwards and the
-rest drains at full speed. This test found receipts applied one transaction each falling behind the
+rest drains at full speed. On a saturated machine this test found receipts applied one transaction each falling behind the
 sends (the SMSC waited tens of seconds for its deliver_sm_resp): relance.messaging.receipts.apply_receipts.
 """
 
