@@ -68,7 +68,7 @@ def test_kill9_during_sending_loses_nothing_and_marks_every_duplicate(smsc):  # 
     worker killed between the provider call and the record leaves at most one batch that may go
     twice, each such message marked `requeued` with reconcile=true."""
     _postgres_only()
-    count, kills, workers, batch = scale((2000, 2, 2, 100), (20_000, 6, 2, 200))
+    count, kills, workers, batch = scale((600, 2, 2, 50), (20_000, 6, 2, 200))
     seed = int(os.environ.get("RELANCE_CHAOS_SEED") or random.SystemRandom().randrange(1 << 30))
     rng = random.Random(seed)
     started = time.monotonic()
