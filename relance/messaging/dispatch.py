@@ -328,9 +328,14 @@ def backoff(attempts: int, now: datetime) -> datetime:
 
 
 def record(results: list[tuple], batch: Batch) -> dict[str, int]:
+    """Write each result, only on rows still `sending` under this worker's name: a batch that outlived
+    its lease was taken back (`requeued`, reconcile) and may be another worker's by now; its late
+    result must not overwrite that worker's (docs/delivery.md). Such results are dropped, with their
+    timeline lines, and counted in the log."""
     now = timezone.now()
     counts = {"sent": 0, "retry": 0, "failed": 0}
     sent, retried, failed, deferred, expired = [], [], [], [], []
+    first_line = len(batch.lines)
     for message, result, provider in results:
         message.provider = provider
         if result.status == Result.SENT:
@@ -370,11 +375,21 @@ def record(results: list[tuple], batch: Batch) -> dict[str, int]:
             message.status, message.reason, message.finished_at = Message.Status.FAILED, reason[:40], now
             failed.append((message, result.status == Result.FAILED))
             batch.lines.append(_line(message, "failed", now, reason=reason[:40], rule="R-29"))
-    _write(sent, ["status", "provider", "provider_ref", "sent_at", "reason", "body", "encoding", "segments", "sender"])
-    _write(retried, ["status", "due_at", "reason", "claimed_by", "claimed_at", "provider"])
-    _write(deferred, ["status", "due_at", "reason", "claimed_by", "claimed_at", "attempts"])
-    _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"])
-    _write(expired, ["status", "reason", "rule", "finished_at", "provider"])
+    owner = batch.worker_name
+    written = _write(sent, ["status", "provider", "provider_ref", "sent_at", "reason", "body", "encoding", "segments",
+                            "sender"], owner=owner)
+    written |= _write(retried, ["status", "due_at", "reason", "claimed_by", "claimed_at", "provider"], owner=owner)
+    written |= _write(deferred, ["status", "due_at", "reason", "claimed_by", "claimed_at", "attempts"], owner=owner)
+    written |= _write([m for m, _ in failed], ["status", "reason", "finished_at", "provider"], owner=owner)
+    written |= _write(expired, ["status", "reason", "rule", "finished_at", "provider"], owner=owner)
+    late = {message.pk for message, _result, _provider in results} - written
+    if late:
+        log.warning("late results dropped: their claims were taken back", extra={"worker": owner, "count": len(late)})
+        batch.lines[first_line:] = [line for line in batch.lines[first_line:] if line[1] not in late]
+        sent = [m for m in sent if m.pk not in late]
+        retried = [m for m in retried if m.pk not in late]
+        deferred = [m for m in deferred if m.pk not in late]
+        failed = [(m, permanent) for m, permanent in failed if m.pk not in late]
     _insert_lines(batch.lines)
     batch.lines = []
     if sent:
@@ -397,11 +412,12 @@ def _may_retry(message: Message, now: datetime) -> bool:
     return message.valid_until is None or backoff(message.attempts, now) < message.valid_until
 
 
-def _write(messages: list[Message], fields: list[str]) -> None:
-    """Write these fields of these rows by primary key. bulk_update()'s CASE WHEN expressions cost
-    more to build than to run: PostgreSQL gets one UPDATE … FROM unnest(arrays), SQLite an executemany."""
+def _write(messages: list[Message], fields: list[str], *, owner: str) -> set:
+    """Write these fields of these rows by primary key, where the row is still `sending` under `owner`;
+    returns the ids written. bulk_update()'s CASE WHEN expressions cost more to build than to run:
+    PostgreSQL gets one UPDATE … FROM unnest(arrays) … RETURNING, SQLite one UPDATE per row."""
     if not messages:
-        return
+        return set()
     if "body" in fields:
         for message in messages:
             seal_now(message, "body")
@@ -416,17 +432,25 @@ def _write(messages: list[Message], fields: list[str]) -> None:
         casts = ", ".join(f"%b::{f.db_type(connection)}[]" for f in [meta.pk, *columns])
         names = ", ".join(quote(f.column) for f in [meta.pk, *columns])
         sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
-        sql = f"UPDATE {table} SET {sets} FROM unnest({casts}) AS v({names}) WHERE {table}.{pk} = v.{pk}"  # noqa: S608
+        owned = f"{table}.{quote('status')} = %s AND {table}.{quote('claimed_by')} = %s"
+        sql = (f"UPDATE {table} SET {sets} FROM unnest({casts}) AS v({names}) "  # noqa: S608
+               f"WHERE {table}.{pk} = v.{pk} AND {owned} RETURNING {table}.{pk}")
         with _binary_cursor() as cursor:
-            cursor.execute(sql, arrays)
-        return
+            cursor.execute(sql, [*arrays, Message.Status.SENDING, owner])
+            return {row[0] for row in cursor.fetchall()}
     with stored_values():
         rows = [[meta.pk.get_db_prep_value(m.pk, connection)]
                 + [f.get_db_prep_save(f.value_from_object(m), connection) for f in columns] for m in messages]
     sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
-    sql = f"UPDATE {table} SET {sets} WHERE {pk} = %s"  # noqa: S608 (names from the model, values as parameters)
+    sql = (f"UPDATE {table} SET {sets} WHERE {pk} = %s "  # noqa: S608 (names from the model, values as parameters)
+           f"AND {quote('status')} = %s AND {quote('claimed_by')} = %s")
+    written = set()
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [[*row[1:], row[0]] for row in rows])
+        for message, row in zip(messages, rows, strict=True):
+            cursor.execute(sql, [*row[1:], row[0], Message.Status.SENDING, owner])
+            if cursor.rowcount:
+                written.add(message.pk)
+    return written
 
 
 # Fields whose Python value is already what PostgreSQL stores (aware datetimes: the worker's own

@@ -175,6 +175,32 @@ def test_it_takes_back_claims_of_a_worker_that_died(setup, settings):
     assert timeline(message) == ["scheduled", "requeued", "sent"]
 
 
+def test_a_late_result_does_not_overwrite_the_worker_that_took_the_claim_back(setup, settings):
+    """docs/delivery.md: a batch that outlived its lease was taken back (requeued, reconcile) and sent
+    by another worker; the slow worker's late record writes nothing, adds no timeline line, and the
+    message keeps the live worker's result (found by the kill -9 tests, tests/reliability)."""
+    from relance.messaging import dispatch
+
+    purpose, template, contact = setup
+    message = enqueue(contact, purpose, template)
+    slow = Worker("slow")
+    now = timezone.now()
+    batch = dispatch.Batch(slow.name, slow.claim_messages(now), now)
+    ready, unprepared = dispatch.prepare(dispatch.begin_sending(dispatch.apply_decisions(batch), batch), batch)
+    results = unprepared + dispatch.send_all(ready, slow.router)
+    assert [result.status for _m, result, _p in results] == ["sent"]
+    later = timezone.now() + timedelta(seconds=settings.RELANCE_WORKER_LEASE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert Worker("alive").run_once() == 1
+    live_ref = fresh(message).provider_ref
+    with transaction.atomic():
+        counts = dispatch.record(results, batch)
+    assert counts["sent"] == 0
+    assert (fresh(message).status, fresh(message).provider_ref) == (Message.Status.SENT, live_ref)
+    assert timeline(message) == ["scheduled", "requeued", "sent"]
+    assert len(LocmemProvider.outbox) == 2  # the duplicate the lease allows, marked by `requeued`
+
+
 def test_a_message_to_nobody_fails_without_reaching_the_provider(world):
     purpose = service_purpose(world.a)
     template = make_template(purpose, channel="email")
