@@ -31,18 +31,24 @@ def safe_path(path: str) -> str:
     longest prefix that it does serve, e.g. `/app/contacts/…`."""
     from django.urls import Resolver404, resolve
 
-    def served(candidate: str) -> bool:
+    def resolved(candidate: str):
         try:
             match = resolve(candidate)
         except Resolver404:
-            return False
+            return None
         except Exception:  # a logging filter must not fail (the URLconf may not load yet)
-            return False
-        return ".*" not in (match.route or "")  # a catch-all (the API's JSON 404) serves nothing
+            return None
+        return None if ".*" in (match.route or "") else match  # a catch-all (the API's JSON 404) serves nothing
+
+    def served(candidate: str) -> bool:
+        return resolved(candidate) is not None
 
     path = (path or "/").split("?", 1)[0]
-    if served(path):
-        return path
+    match = resolved(path)
+    if match is not None:
+        # A credential in the path (a webhook's secret token, a signed preference link) stays out too.
+        token = match.kwargs.get("token")
+        return path.replace(token, "…") if isinstance(token, str) and token else path
     segments = [part for part in path.split("/") if part]
     for end in range(len(segments) - 1, 0, -1):
         prefix = "/" + "/".join(segments[:end]) + "/"
