@@ -1,0 +1,3 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics (issue 10)."""
+
+urlpatterns: list = []
