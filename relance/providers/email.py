@@ -33,7 +33,7 @@ class DjangoEmailProvider(Provider):
             self.connection.open()
         except (OSError, smtplib.SMTPException) as exc:
             self.connection = None
-            raise ProviderError(f"e-mail server unreachable: {type(exc).__name__}") from exc
+            raise ProviderError(f"e-mail server unreachable: {type(exc).__name__}", code="smtp_unreachable") from exc
 
     def close(self) -> None:
         if self.connection is not None:

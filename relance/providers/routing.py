@@ -149,8 +149,13 @@ class Router:
         except ProviderError as exc:
             log.warning("provider batch failed", extra={"provider": label, "permanent": exc.permanent,
                                                          "code": exc.code, "count": len(items)})
-            make = Result.failed if exc.permanent else Result.retry
-            results = [make(out.ref, exc.code or "provider_error") for out in items]
+            if not exc.permanent and exc.code.endswith("_unreachable"):
+                # Nothing left (the server could not be reached): no attempt spent, as when every account
+                # is down; an outage of any length then costs no message (its validity still ends it, R-23).
+                results = [deferred(out, exc.code) for out in items]
+            else:
+                make = Result.failed if exc.permanent else Result.retry
+                results = [make(out.ref, exc.code or "provider_error") for out in items]
         return _pair(items, results, label)
 
     def _through(self, account: ProviderAccount, items: list[Outgoing]) -> tuple[list[Sent], list[Outgoing]]:
