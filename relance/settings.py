@@ -225,6 +225,9 @@ SECURE_HSTS_SECONDS = env_int("RELANCE_HSTS_SECONDS", 31536000 if PRODUCTION els
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_SSL_REDIRECT = env_bool("RELANCE_SSL_REDIRECT", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# Behind a reverse proxy (docs/operations.md): the client's address is read from X-Forwarded-For
+# only on requests coming from one of these addresses (relance/lib/net.py); otherwise REMOTE_ADDR.
+RELANCE_TRUSTED_PROXIES = env_list("RELANCE_TRUSTED_PROXIES", [])
 RELANCE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
