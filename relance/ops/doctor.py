@@ -511,7 +511,7 @@ def _database_now(alias: str = "default") -> datetime:
     connection = connections[alias]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT now()")
+            cursor.execute("SELECT clock_timestamp()")  # now() is the transaction's start
             value = cursor.fetchone()[0]
             return value if value.tzinfo else value.replace(tzinfo=UTC)
         cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
