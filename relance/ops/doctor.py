@@ -254,7 +254,7 @@ def _keyring_file(path: Path) -> Iterator[Finding]:
 
 # --- databases -----------------------------------------------------------------------------
 def _label(alias: str) -> str:
-    return _("main database") if alias == "default" else _("key store")
+    return _("Main database") if alias == "default" else _("Key store")
 
 
 def _where(alias: str) -> str:
@@ -278,7 +278,7 @@ def check_databases(usable: set[str] | None = None, reachable: set[str] | None =
                 cursor.execute("SELECT 1")
         except Exception as exc:  # noqa: BLE001 (any driver error means unreachable)
             yield Finding(f"databases.{alias}.connect", ERROR,
-                          _("The %(label)s (%(where)s) is unreachable: %(error)s.")
+                          _("%(label)s (%(where)s) is unreachable: %(error)s.")
                           % {"label": _label(alias), "where": _where(alias), "error": _failure(exc)},
                           _("Check %(variable)s and that PostgreSQL runs and accepts this user "
                             "(`pg_isready -h HOST -p PORT`).") % {"variable": variable})
@@ -289,7 +289,7 @@ def check_databases(usable: set[str] | None = None, reachable: set[str] | None =
         if connection.vendor == "postgresql":
             major, minor = divmod(connection.pg_version, 10000)
             version = f"PostgreSQL {major}.{minor}"
-        yield Finding(f"databases.{alias}.connect", OK, _("The %(label)s (%(where)s) answers in %(ms)s ms.")
+        yield Finding(f"databases.{alias}.connect", OK, _("%(label)s (%(where)s) answers in %(ms)s ms.")
                       % {"label": _label(alias), "where": _where(alias), "ms": f"{elapsed:.0f}"}
                       + (f" {version}." if version else ""),
                       data={"milliseconds": round(elapsed, 1), "vendor": connection.vendor, "version": version})
@@ -300,7 +300,7 @@ def check_databases(usable: set[str] | None = None, reachable: set[str] | None =
                           _("Upgrade PostgreSQL (docs/operations.md, upgrades)."))
         if connection.vendor == "sqlite" and production():
             yield Finding(f"databases.{alias}.engine", ERROR,
-                          _("The %(label)s is SQLite in production: one writer at a time, one worker only.")
+                          _("%(label)s: SQLite in production, one writer at a time, one worker only.")
                           % {"label": _label(alias)},
                           _("Set %(variable)s to a PostgreSQL database (postgres://USER@HOST:5432/NAME), then run "
                             "`relance setup`.") % {"variable": variable})
@@ -317,11 +317,11 @@ def _migrations(alias: str) -> Finding:
     if plan:
         first = plan[0][0]
         return Finding(f"databases.{alias}.migrations", ERROR,
-                       _("The %(label)s has %(count)s migration(s) not applied (first: %(first)s).")
+                       _("%(label)s: %(count)s migration(s) not applied (first: %(first)s).")
                        % {"label": _label(alias), "count": len(plan), "first": f"{first.app_label}.{first.name}"},
                        _("Run `relance setup` (it migrates both databases); after an upgrade, before starting "
                          "the web and worker processes."), data={"unapplied": len(plan)})
-    return Finding(f"databases.{alias}.migrations", OK, _("The %(label)s is migrated.") % {"label": _label(alias)})
+    return Finding(f"databases.{alias}.migrations", OK, _("%(label)s: every migration is applied.") % {"label": _label(alias)})
 
 
 def _identity(alias: str) -> tuple:

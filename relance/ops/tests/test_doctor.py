@@ -175,7 +175,7 @@ def test_master_key_missing_from_keyring_in_both_languages():
         assert f"fix: Put the line of master key {old.primary_id} back into RELANCE_MASTER_KEY" in text
         code, text = doctor_run(language="fr", extra_secrets=old_secrets)
         assert code == 1
-        assert f"ERREUR   keys.wrapped: La clé maîtresse {old.primary_id}" in text
+        assert f"ERREUR     keys.wrapped: La clé maîtresse {old.primary_id}" in text
         assert "correction : Remettez la ligne de la clé maîtresse" in text
     keys.clear_caches()
 

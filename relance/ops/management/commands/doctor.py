@@ -53,6 +53,6 @@ class Command(BaseCommand):
         for item in findings:
             self.stdout.write(f"{styles[item.status](words[item.status].ljust(width))}  {item.id}: {item.message}")
             if item.fix and item.status in (doctor.WARNING, doctor.ERROR):
-                self.stdout.write(f"{'':{width}}  {_('fix')}: {item.fix}")
+                self.stdout.write(f"{'':{width}}  " + _("fix: %(text)s") % {"text": item.fix})
         total = doctor.counts(findings)
         self.stdout.write(_("%(ok)s OK, %(warning)s warning(s), %(error)s error(s), %(skipped)s skipped.") % total)
