@@ -144,6 +144,18 @@ def check_settings() -> Iterator[Finding]:
                       _("Set RELANCE_WEBHOOK_SECRET (or RELANCE_WEBHOOK_SECRET_FILE) to a long random value."))
 
 
+def check_django() -> Iterator[Finding]:
+    """Django's system checks (the doctor itself runs without them, so that it reports rather than stops)."""
+    from django.core import checks
+
+    found = [message for message in checks.run_checks() if not message.is_silenced()]
+    for message in found:
+        status = ERROR if message.level >= checks.ERROR else WARNING if message.level >= checks.WARNING else OK
+        yield Finding(f"settings.django.{message.id or 'check'}", status, str(message.msg), str(message.hint or ""))
+    if not found:
+        yield Finding("settings.django", OK, _("Django's system checks pass."))
+
+
 def _strong_secret(value: str) -> bool:
     # Django's own test (security.W009), without printing anything of the value.
     return len(value) >= 50 and len(set(value)) >= 5 and not value.startswith("django-insecure-")
@@ -669,7 +681,7 @@ def run(*, network: bool = True, now: datetime | None = None) -> list[Finding]:
     usable: set[str] = set()
     reachable: set[str] = set()
     checks = {
-        "settings": check_settings,
+        "settings": lambda: [*check_settings(), *check_django()],
         "databases": lambda: check_databases(usable, reachable),
         "keys": lambda: check_keys("keys" in usable),
         "providers": lambda: check_providers(network),

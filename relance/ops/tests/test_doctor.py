@@ -287,6 +287,17 @@ def test_production_settings():
     assert "short-secret" not in json.dumps(report)
 
 
+@both
+def test_django_system_check_failure_is_a_finding():
+    """Issue 10: a failing Django system check (STATICFILES_DIRS not a list) does not stop the doctor: it is
+    one ERROR line with Django's id, and the other checks still run."""
+    with override_settings(STATICFILES_DIRS="relance/static"):
+        code, report = doctor_json("--no-network")
+    checks = by_id(report)
+    assert code == 1 and checks["settings.django.staticfiles.E001"]["status"] == "error"
+    assert checks["databases.default.migrations"]["status"] == "ok"
+
+
 # --- providers -------------------------------------------------------------------------------
 @both
 def test_smpp_account_on_a_closed_port():

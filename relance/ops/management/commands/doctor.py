@@ -20,6 +20,7 @@ from relance.ops import doctor
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # a failing system check is one of the findings, not a reason to stop
     help = ("Check this configuration (settings, master keys, databases, providers, clock, sending windows, "
             "worker) and say what to fix. Exit 0: no error; 1: errors; 2: warnings only, with --strict.")
 
