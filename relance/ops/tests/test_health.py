@@ -49,9 +49,11 @@ def test_readyz_ready(client, db_both):
                               "keystore_migrations": "ok", "master_key": "ok"}
 
 
-def test_no_login_no_csrf_no_audit(client, db_both):
+def test_no_login_no_csrf_no_audit(client, db_both, monkeypatch):
     """§3.7, R-70: anonymous GET and HEAD are answered (no redirect to the login page), POST is refused
     as a method (405, not a CSRF failure), nothing is written to the audit trail."""
+    monkeypatch.delenv("RELANCE_METRICS_TOKEN", raising=False)  # embedded mode, from the machine itself
+    monkeypatch.delenv("RELANCE_METRICS_TOKEN_FILE", raising=False)
     before = AuditEvent.objects.count()
     for url in ("/healthz", "/readyz", "/metrics"):
         assert client.get(url).status_code == 200, url
