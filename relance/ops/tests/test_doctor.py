@@ -36,6 +36,7 @@ from relance.messaging import outbox
 from relance.messaging.models import Message, SendingSettings
 from relance.messaging.tests.helpers import informed_contact, service_purpose
 from relance.ops import doctor
+from relance.providers.models import ProviderAccount
 from relance.providers.services import create_account
 from relance.providers.testing.smsc import smsc, smsc_process  # noqa: F401 (fixtures)
 from relance.testing import make_contact, make_org
@@ -195,6 +196,18 @@ def test_wrong_key_under_a_known_id():
 
 
 @both
+def test_malformed_keyring():
+    """R-60: a keyring that does not parse is an ERROR saying how to write it; the key store is not read."""
+    with override_settings(RELANCE_MASTER_KEY="m1:not-base64!"):
+        keys.clear_caches()
+        code, report = doctor_json("--no-network")
+    keys.clear_caches()
+    keyring = by_id(report)["keys.keyring"]
+    assert code == 1 and keyring["status"] == "error" and "is malformed" in keyring["message"]
+    assert "'id:base64-key' per line" in keyring["fix"]
+
+
+@both
 def test_keyring_file_readable_by_others(tmp_path):
     """R-60: a keyring file in mode 644 is a WARNING (embedded) and an ERROR in production, with chmod."""
     people()
@@ -314,6 +327,30 @@ def test_smpp_account_on_a_closed_port():
     assert "fix: Check the host and port in the account's settings" in text
     code, text = doctor_run("--no-network")
     assert code == 0 and f"OK       providers.{account.pk}: Provider account {org.slug}/SMSC (smpp) is configured." in text
+
+
+@both
+def test_http_vendor_account_reachable_or_not():
+    """Issue 10: an HTTP vendor account is tried by a TCP connection to its base URL's host, no request
+    sent: OK when something listens, ERROR naming host and port when nothing does; an open circuit is a
+    WARNING."""
+    org = people()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        account = create_account(org, name="Vonage", kind="vonage", actor=Actor.system("test"),
+                                 credentials={"api_key": "k", "api_secret": "abcdef0123456789"},
+                                 options={"base_url": f"http://127.0.0.1:{port}"})
+        _, report = doctor_json()
+        assert by_id(report)[f"providers.{account.pk}"]["status"] == "ok"
+    ProviderAccount.unscoped.filter(pk=account.pk).update(circuit=ProviderAccount.Circuit.OPEN, last_error="http_500",
+                                                          opened_at=timezone.now())
+    code, report = doctor_json()
+    checks = by_id(report)
+    assert code == 1 and f"cannot connect to 127.0.0.1:{port}" in checks[f"providers.{account.pk}"]["message"]
+    assert checks[f"providers.{account.pk}.circuit"]["status"] == "warning"
+    assert "http_500" in checks[f"providers.{account.pk}.circuit"]["message"]
 
 
 @both
