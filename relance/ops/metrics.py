@@ -308,7 +308,7 @@ def _stops(orgs: dict[int, str], now: datetime) -> list[Family]:
             floor = limit_pct / STOP_RATE_RESOLUTION if limit_pct > 0 else 0.01
             cap = int(100.0 * row["numbers"] / floor) + 1
             sent = _sms_sent(org_id, now, day)[:cap].count()
-            value = 100.0 * row["numbers"] / sent if sent else 100.0
+            value = 100.0 * row["numbers"] / sent if sent else 0.0  # as stop_rate(): no SMS, no rate
         rate.add(value, organisation=slug)
     return [replies, rate, threshold]
 

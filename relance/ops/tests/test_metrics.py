@@ -241,6 +241,7 @@ def test_values_match_the_seeded_world(client, seeded):
     assert value(s, "relance_stop_replies", organisation="lib-a", window="24h") == 3
     assert value(s, "relance_stop_replies", organisation="clinic-b", window="24h") == 0
     assert value(s, "relance_stop_rate_percent", organisation="lib-a") == 100
+    assert value(s, "relance_stop_rate_percent", organisation="clinic-b") == 0
     assert value(s, "relance_stop_rate_threshold_percent", organisation="lib-a") == 5
     assert value(s, "relance_stop_rate_threshold_percent", organisation="clinic-b") == 2
     # Rights requests: due in 3 and 6 days; one overdue (the completed one does not count).
