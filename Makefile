@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y bench chaos wrk
+.PHONY: run test install messages lint clean help sms-oracle smsc-sim jasmin a11y bench chaos tools
 
 help:
 	@echo "make run    set up the embedded default and serve http://$(HOST):$(PORT)"
@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install sms-oracle smsc-sim jasmin a11y wrk
+test: install sms-oracle smsc-sim jasmin a11y tools
 	@bash scripts/run-tests
 
 # Every figure of SPEC §7 (docs/benchmarks.md), on PostgreSQL databases of their own that it drops and
@@ -50,17 +50,25 @@ bench: install smsc-sim jasmin
 # artifacts/reliability/. `make test` runs the same tests at a small scale.
 CHAOS_DB   ?= postgres://postgres@127.0.0.1:5432/relance
 CHAOS_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_keys
-chaos: install sms-oracle smsc-sim jasmin a11y wrk
+chaos: install sms-oracle smsc-sim jasmin a11y tools
+	@status=0; \
 	RELANCE_CHAOS=long RELANCE_TEST_DATABASE=postgres DATABASE_URL=$(CHAOS_DB) RELANCE_KEYSTORE_URL=$(CHAOS_KEYS) \
-	  RELANCE_VAR_DIR=$(CURDIR)/var/test $(BIN)/pytest -m chaos $(CHAOS_ARGS)
-	$(BIN)/python -m tests.reliability.report --scale long
+	  RELANCE_VAR_DIR=$(CURDIR)/var/test $(BIN)/pytest -m chaos $(CHAOS_ARGS) || status=1; \
+	echo "== leak scan of the logs and artefacts these runs left"; \
+	RELANCE_VAR_DIR=$(CURDIR)/var/test $(BIN)/python -m tests.reliability.leakscan artifacts var/test || status=1; \
+	$(BIN)/python -m tests.reliability.report --scale long; exit $$status
 
-# wrk (Debian's package), the second process that loads the API in tests/reliability/test_load.py.
-# Installed with apt-get when we may (root); otherwise the load tests skip (fail with CI=true).
-wrk:
-	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) ; } || \
-	  echo "wrk: not installed (apt-get install wrk); the load tests will be skipped"
+# Debian packages the tests drive: wrk (the second process that loads the API, tests/reliability/test_load.py),
+# nginx (`nginx -t` on deploy/nginx and the proxied production-style run, tests/test_deploy.py) and systemd
+# (`systemd-analyze verify` on deploy/systemd). Installed with apt-get when we may (root); otherwise their
+# tests skip with the reason (and fail with CI=true).
+TOOLS := wrk:wrk nginx:nginx systemd-analyze:systemd
+tools:
+	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || true; \
+	  else echo "tools: not installed:$$missing (apt-get install$$missing); their tests will be skipped"; fi; fi
 
 # The independent SMS segment oracle (R-26, relance/lib/tests/test_sms_oracle.py), pinned by
 # tests/oracle/package-lock.json. Without npm its tests skip; with CI=true they fail.
