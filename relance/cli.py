@@ -36,6 +36,9 @@ COMMANDS = [
     ("compliance", "--org SLUG --month YYYY-MM [--format json|html|pdf]: the monthly compliance report (R-73)"),
     ("breaches list", "[--org SLUG]: the breach register with each incident's clock (R-71); show, draft"),
     ("permissions", "print the role permission matrix (docs/permissions.md is generated from it)"),
+    ("doctor", "[--json] [--no-network] [--strict]: check this configuration and say what to fix (exit 1 on errors)"),
+    ("backup", "[--dir DIR] [--main-only|--keys-only] [--prune]: both databases, key backups kept 7 days (R-60)"),
+    ("restore", "MAIN_BACKUP [--keys KEYS_BACKUP] [--yes]: restore the databases (docs/backup.md)"),
 ]
 
 
