@@ -23,6 +23,26 @@ def pytest_configure(config):
     settings.RELANCE_DEMO = False
 
 
+# Fixtures that reach a database: a test with none of them (and no django_db or postgres marker) cannot
+# touch one, so the PostgreSQL pass of `make test` leaves it to the SQLite pass (it would run the same
+# code twice). RELANCE_TEST_EVERYTHING=1 runs them on PostgreSQL too.
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+                     "db_both", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("RELANCE_TEST_DATABASE") != "postgres" or os.environ.get("RELANCE_TEST_EVERYTHING"):
+        return
+    kept, once = [], []
+    for item in items:
+        touches = (item.get_closest_marker("django_db") or item.get_closest_marker("postgres")
+                   or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        (kept if touches else once).append(item)
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = kept
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
