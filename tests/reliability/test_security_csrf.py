@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "keys"])
 
 REFUSAL = "Le formulaire a expiré"  # backoffice/csrf_failure.html (settings.CSRF_FAILURE_VIEW)
 EXEMPT = ("api/v1/", "^hooks/")  # key or provider secret, never a cookie: see the tests below
+READ_ONLY = ("healthz", "readyz", "metrics")  # operations endpoints: GET and HEAD only (test below)
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 
 
@@ -54,7 +55,7 @@ def form_routes(world):
     objects.update(org_slug=world.a.slug, purpose_code=purpose.code, token=links.token_for(contact),
                    notice_uid="00000000-0000-0000-0000-000000000000")
     for route in all_routes():
-        if route.startswith(EXEMPT):
+        if route.startswith(EXEMPT) or route in READ_ONLY:
             continue
         assert route.startswith(("app/", "p/")) or route == "", f"classify {route!r} in test_security_csrf.py"
         if route == "":
@@ -130,4 +131,15 @@ def test_the_providers_built_in_webhooks_ignore_the_session(world, settings):
                         ("receipts", {"provider_ref": "x", "status": "delivered"})):
         response = admin.post(f"/api/v1/webhooks/locmem/{which}", body, content_type="application/json")
         assert response.status_code == 403, which
+    assert row_counts() == before
+
+
+def test_the_operations_endpoints_take_no_post(world):
+    """R-64: /healthz, /readyz and /metrics skip CSRF because they take no write at all: a POST gets 405
+    and changes nothing, with or without a session."""
+    admin = sign_in(Client(enforce_csrf_checks=True), world.users_a[Role.ADMIN], world.a)
+    before = row_counts()
+    for route in READ_ONLY:
+        for client in (admin, Client(enforce_csrf_checks=True)):
+            assert client.post(f"/{route}", {"name": "Pwned"}).status_code == 405, route
     assert row_counts() == before
