@@ -39,7 +39,7 @@ class ErrorOut(Schema):
 
 class PageParams(Schema):
     limit: int = Field(50, ge=1, le=MAX_PAGE, description=f"How many items (1–{MAX_PAGE}).")
-    offset: int = Field(0, ge=0, description="How many items to skip.")
+    offset: int = Field(0, ge=0, le=2**63 - 1, description="How many items to skip.")
 
 
 class PageOut(Schema):

@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from . import errors
+from . import auth, errors
 from .main import api
 
 API_DEFAULT_LANGUAGE = "en"
@@ -45,7 +45,14 @@ def _nul_fields(value, path: str = "") -> list[str]:
     if isinstance(value, str):
         return [path or "body"] if "\x00" in value else []
     if isinstance(value, dict):
-        return [f for key, item in value.items() for f in _nul_fields(item, f"{path}.{key}" if path else str(key))]
+        found = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in where:  # in a field's name: it would be echoed in the answer (stored by idempotency)
+                found.append(where.replace("\x00", "\ufffd"))
+            else:
+                found += _nul_fields(item, where)
+        return found
     if isinstance(value, list):
         return [f for i, item in enumerate(value) for f in _nul_fields(item, f"{path}.{i}" if path else str(i))]
     return []
@@ -68,14 +75,46 @@ def null_characters(request) -> dict[str, list[str]]:
     return {name: [message] for name in names}
 
 
+BIGINT_MAX = 2**63 - 1  # the largest id or number a database column holds
+
+
+def out_of_range(request) -> dict[str, list[str]]:
+    """The query parameters holding a whole number no column can hold: refused with a 422 instead of
+    reaching the database (PostgreSQL's "bigint out of range" was a 500, found by the long API fuzz)."""
+    message = translation.gettext("Ensure this value is less than or equal to %(limit_value)s.") % {
+        "limit_value": BIGINT_MAX}
+    return {name: [message] for name, values in request.GET.lists()
+            if any(_huge(value) for value in values)}
+
+
+def _huge(value: str) -> bool:
+    digits = value.strip().removeprefix("-").removeprefix("+")
+    return digits.isdigit() and digits.isascii() and len(digits) >= 19 and int(digits) > BIGINT_MAX
+
+
+def may_validate(request) -> bool:
+    """Whether a refused value may be answered 422 before the operation runs: only to a caller with a
+    valid key (anyone else gets the operation's own 401 first, and never reaches the database), or on the
+    providers' webhooks, which check their own secret before reading the body. The key is looked up once
+    per request (auth.authenticated_key caches it for the operation)."""
+    if request.path.startswith(reverse("api:api-root") + "webhooks/"):
+        return True
+    kind, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return kind.lower() == "bearer" and bool(token) and auth.authenticated_key(request, token.strip()) is not None
+
+
 def json_everywhere(view):
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         language = api_language(request)
         with translation.override(language):
             try:
-                nul = null_characters(request)
-                response = errors.invalid(nul) if nul else view(request, *args, **kwargs)
+                if any(isinstance(value, int) and value > BIGINT_MAX for value in kwargs.values()):
+                    response = errors.not_found()  # an id no row can have
+                elif (refused := null_characters(request) | out_of_range(request)) and may_validate(request):
+                    response = errors.invalid(refused)
+                else:
+                    response = view(request, *args, **kwargs)
             except Exception as exc:  # outside ninja's operations (e.g. building the document)
                 response = errors.on_unexpected(request, exc)
             if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
@@ -108,5 +147,6 @@ def _wrap(pattern):
 _patterns, _app, _namespace = api.urls
 app_name = _namespace  # "api": ninja reverses "api:openapi-json" for the docs page
 urlpatterns = [_wrap(pattern) for pattern in _patterns] + [
-    re_path(r"^(?P<rest>.*)$", json_everywhere(unknown_address), name="unknown"),
+    # [\s\S], not `.`: an address holding a line break is unknown too (it fell to the HTML 404 page).
+    re_path(r"^(?P<rest>[\s\S]*)$", json_everywhere(unknown_address), name="unknown"),
 ]

@@ -72,6 +72,42 @@ def test_it_answers_json_404_for_an_unknown_object(world, api):
     assert_error(api(world.key_a).get("/sites/999999"), 404, "not_found")
 
 
+def test_it_answers_404_for_an_id_and_422_for_a_number_no_column_can_hold(world, api):
+    """SPEC §4: an id or a number beyond 2**63 - 1 never reaches the database (PostgreSQL's "bigint out
+    of range" was a 500, found by the long API fuzz, tests/reliability/test_api_fuzz.py)."""
+    huge = "99999999999999999999999"
+    assert_error(api(world.key_a).get(f"/sites/{huge}"), 404, "not_found")
+    body = assert_error(api(world.key_a).get(f"/sites?offset={huge}"), 422, "validation_error")
+    assert list(body["fields"]) == ["offset"]
+    body = assert_error(api(world.key_a).get(f"/audit/events?after={huge}"), 422, "validation_error")
+    assert list(body["fields"]) == ["after"]
+    assert api(world.key_a).get("/sites?offset=9223372036854775807").status_code == 200  # the largest is fine
+
+
+def test_an_address_holding_a_line_break_is_a_json_404(world, api):
+    """SPEC §4: every answer of /api/v1/ is JSON; an id holding a line break fell to the back-office's
+    HTML 404 page (found by the long API fuzz)."""
+    response = api(world.key_a).get("/consent/events/a%0Ab/receipt")
+    assert_error(response, 404, "not_found")
+
+
+def test_a_null_character_in_a_field_name_is_refused_with_a_422(world, api):
+    """A NUL in a key of the body was echoed in the answer, which idempotency stores: a 500 on
+    PostgreSQL (found by the long API fuzz on /events/bulk). It is refused like a NUL in a value."""
+    body = assert_error(api(world.key_a).patch(f"/sites/{make_site(world.a).pk}", {"na\x00me": "x"}), 422,
+                        "validation_error")
+    assert list(body["fields"]) == ["na\ufffdme"]
+
+
+def test_a_caller_without_a_valid_key_gets_401_before_any_refusal_of_the_body(world, api):
+    """R-64: the NUL and range refusals answer only a caller with a valid key; anyone else gets 401 first
+    (found by the long API fuzz with a wrong key)."""
+    site = make_site(world.a)
+    assert_error(api("rlk_wrong_key").patch(f"/sites/{site.pk}", {"name": "a\x00b"}), 401, "invalid_api_key")
+    assert api().get("/sites?offset=99999999999999999999999").status_code == 401
+    assert_error(api(world.key_a).patch(f"/sites/{site.pk}", {"name": "a\x00b"}), 422, "validation_error")
+
+
 def test_it_answers_json_405_with_the_allowed_methods(world, api):
     """SPEC §4: a wrong method answers JSON 405 and says which methods exist."""
     response = api(world.key_a).delete("/sites")
