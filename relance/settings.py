@@ -224,6 +224,8 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = env_int("RELANCE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_SSL_REDIRECT = env_bool("RELANCE_SSL_REDIRECT", False)
+# Probes (docs/monitoring.md) talk plain HTTP to the process on its own address: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 # Behind a reverse proxy (docs/operations.md): the client's address is read from X-Forwarded-For
 # only on requests coming from one of these addresses (relance/lib/net.py); otherwise REMOTE_ADDR.

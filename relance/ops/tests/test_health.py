@@ -143,3 +143,10 @@ def test_readyz_503_when_the_master_key_is_missing_or_wrong(client, db_both, tmp
     finally:
         keys.clear_caches()
     assert client.get("/readyz").status_code == 200
+
+
+def test_probes_are_never_redirected_to_https(client, settings):
+    """docs/monitoring.md: with RELANCE_SSL_REDIRECT on, a plain-HTTP probe still gets its answer."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/app/").status_code == 301
