@@ -38,7 +38,9 @@ def safe_path(path: str) -> str:
             return None
         except Exception:  # a logging filter must not fail (the URLconf may not load yet)
             return None
-        return None if ".*" in (match.route or "") else match  # a catch-all (the API's JSON 404) serves nothing
+        route = match.route or ""
+        catch_all = ".*" in route or "[\\s\\S]*" in route  # the API's JSON 404 serves nothing
+        return None if catch_all else match
 
     def served(candidate: str) -> bool:
         return resolved(candidate) is not None
