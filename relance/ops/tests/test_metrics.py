@@ -404,19 +404,38 @@ def scrape_statements() -> list[plans.Statement]:
 def full_reads(statement: plans.Statement) -> list[str]:
     """The big tables this statement reads from end to end, or all of one organisation's rows: a
     sequential scan (with sequential scans disabled, so only when no index can serve it), or an index
-    scanned with no condition other than the organisation."""
-    plan = plans.explain(statement, seqscan=False)
-    found = set(plans.seq_scans(plan))
-    with connection.cursor() as cursor:  # a bitmap index scan's node does not name its table
-        cursor.execute("SELECT indexname, tablename FROM pg_indexes WHERE schemaname = current_schema()")
-        tables = dict(cursor.fetchall())
+    scanned with no condition other than the organisation.
+
+    On the small seeded world an organisation's plain index and a narrower one may cost the same, and the
+    full suite's statistics decide (as in tests/test_query_plans.py): when the planner took an index on the
+    organisation alone, that index is dropped (rolled back) and the statement explained again; it is a
+    finding only when no index with a real condition can serve it."""
+    with plans.rolled_back(), connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, t.relname, i.indisunique FROM pg_index i "
+                       "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid")
+        indexes = {name: (table, unique) for name, table, unique in cursor.fetchall()}
+        for _round in range(3):
+            found, organisation_only = _reads(plans.explain(statement, seqscan=False), indexes)
+            droppable = [name for name in organisation_only if not indexes[name][1]]
+            if not found or len(droppable) < len(organisation_only) or any(
+                    not item.startswith(tuple(indexes[name][0] for name in organisation_only)) for item in found):
+                return found
+            for name in droppable:
+                cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")  # noqa: S608 (catalogue names)
+        return found
+
+
+def _reads(plan, indexes: dict) -> tuple[list[str], list[str]]:
+    """(what the plan reads from end to end, the indexes it scans on the organisation alone)."""
+    found, organisation_only = set(plans.seq_scans(plan)), []
     for node in plans.nodes(plan):
-        table = tables.get(node.get("Index Name"))
+        table = indexes.get(node.get("Index Name"), (None, False))[0]
         if table in plans.BIG_TABLES:
             columns = set(re.findall(r"(\w+)\)? (?:=|>=|<=|<|>|IS) ", node.get("Index Cond", "")))
             if not columns - {"organisation_id"}:
                 found.add(f"{table} (all of {node['Index Name']} {sorted(columns)})")
-    return sorted(found)
+                organisation_only.append(node["Index Name"])
+    return sorted(found), organisation_only
 
 
 @pytest.mark.postgres
