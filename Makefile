@@ -46,8 +46,8 @@ bench: install smsc-sim jasmin
 
 # The long part of issue 9 (docs/reliability.md): the tests marked `chaos` at their long scale
 # (RELANCE_CHAOS=long: 20,000 sends and five kill -9, a minute of SMSC outage, five minutes of API load
-# with the worker sending...) on PostgreSQL, then the table of what they recorded under
-# artifacts/reliability/. `make test` runs the same tests at a small scale.
+# with the worker sending...) on PostgreSQL (about 20 minutes), then the leak scan of what they left and
+# the table of what they recorded under artifacts/reliability/. `make test` runs the same tests at a small scale.
 CHAOS_DB   ?= postgres://postgres@127.0.0.1:5432/relance
 CHAOS_KEYS ?= postgres://postgres@127.0.0.1:5432/relance_keys
 chaos: install sms-oracle smsc-sim jasmin a11y tools
