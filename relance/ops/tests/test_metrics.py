@@ -414,15 +414,16 @@ def full_reads(statement: plans.Statement) -> list[str]:
         cursor.execute("SELECT c.relname, t.relname, i.indisunique FROM pg_index i "
                        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid")
         indexes = {name: (table, unique) for name, table, unique in cursor.fetchall()}
-        for _round in range(3):
-            found, organisation_only = _reads(plans.explain(statement, seqscan=False), indexes)
-            droppable = [name for name in organisation_only if not indexes[name][1]]
-            if not found or len(droppable) < len(organisation_only) or any(
-                    not item.startswith(tuple(indexes[name][0] for name in organisation_only)) for item in found):
-                return found
+        plan = plans.explain(statement, seqscan=False)
+        for _round in range(8):
+            _found, organisation_only = _reads(plan, indexes)
+            droppable = sorted({name for name in organisation_only if not indexes[name][1]})
+            if not droppable:
+                break
             for name in droppable:
                 cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")  # noqa: S608 (catalogue names)
-        return found
+            plan = plans.explain(statement, seqscan=False)
+        return sorted(set(plans.seq_scans(plan)))
 
 
 def _reads(plan, indexes: dict) -> tuple[list[str], list[str]]:
